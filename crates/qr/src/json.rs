@@ -1,0 +1,187 @@
+//! The decode JSON of SPEC §5, serialised straight from the borrowed
+//! decoded view (no intermediate tree of values).
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use crate::mpm::{ADDITIONAL_FIELDS, Decoded};
+use crate::tlv::Tlv;
+use crate::{DecodeError, Format};
+
+/// `{"valid": true, ...}` for a decoded code.
+#[derive(Debug)]
+pub struct ValidJson<'d, 'a>(pub &'d Decoded<'a>);
+
+/// `{"valid": false, "error": {...}}` for a refused payload.
+#[derive(Debug)]
+pub struct InvalidJson<'e>(pub &'e DecodeError);
+
+impl Serialize for InvalidJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("valid", &false)?;
+        m.serialize_entry("error", self.0)?;
+        m.end()
+    }
+}
+
+impl Serialize for ValidJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let code = &d.code;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("valid", &true)?;
+        m.serialize_entry("format", Format::EmvcoMpm.as_str())?;
+        m.serialize_entry("scheme", d.scheme())?;
+        m.serialize_entry("schemes", &d.schemes)?;
+        m.serialize_entry("initiation", &d.initiation)?;
+        m.serialize_entry("merchant", &d.merchant)?;
+        m.serialize_entry("currency", &d.currency.map(|c| c.code()))?;
+        m.serialize_entry("amount", &d.amount.map(|a| a.to_string()))?;
+        m.serialize_entry("accounts", &Accounts(d))?;
+        m.serialize_entry("additional", &Additional(code.get(62)))?;
+        m.serialize_entry("merchant_alternate_language", &Language(code.get(64)))?;
+        m.serialize_entry("convenience_fee", &Convenience(d))?;
+        m.serialize_entry("tags", &Objects(&code.tree.objects))?;
+        m.serialize_entry("warnings", &d.warnings)?;
+        m.end()
+    }
+}
+
+struct Objects<'t, 'a>(&'t [Tlv<'a>]);
+
+impl Serialize for Objects<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for t in self.0 {
+            let key = TagKey(t.id);
+            match &t.children {
+                Some(children) => m.serialize_entry(&key, &Objects(children))?,
+                None => m.serialize_entry(&key, t.value)?,
+            }
+        }
+        m.end()
+    }
+}
+
+/// A two-digit tag id as a map key, without allocating.
+struct TagKey(u8);
+
+impl Serialize for TagKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let digits = [b'0' + self.0 / 10 % 10, b'0' + self.0 % 10];
+        s.serialize_str(std::str::from_utf8(&digits).unwrap_or("??"))
+    }
+}
+
+struct Accounts<'d, 'a>(&'d Decoded<'a>);
+
+impl Serialize for Accounts<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let mut seq = s.serialize_seq(Some(d.accounts.len()))?;
+        for account in &d.accounts {
+            let Some(object) = d.code.tree.objects.get(account.index) else {
+                continue;
+            };
+            seq.serialize_element(&AccountJson {
+                object,
+                scheme: account.scheme,
+                named: &account.named,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct AccountJson<'t, 'a> {
+    object: &'t Tlv<'a>,
+    scheme: Option<&'static str>,
+    named: &'t crate::profile::Named<'a>,
+}
+
+impl Serialize for AccountJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("tag", &TagKey(self.object.id))?;
+        m.serialize_entry("scheme", &self.scheme)?;
+        match &self.object.children {
+            Some(children) => {
+                m.serialize_entry("guid", &self.object.child_value(0))?;
+                let rest = children
+                    .iter()
+                    .filter(|c| c.id != 0)
+                    .cloned()
+                    .collect::<Vec<_>>();
+                m.serialize_entry("fields", &Objects(&rest))?;
+            }
+            None => m.serialize_entry("value", self.object.value)?,
+        }
+        m.serialize_entry("named", &Pairs(self.named))?;
+        m.end()
+    }
+}
+
+struct Pairs<'p, 'a>(&'p crate::profile::Named<'a>);
+
+impl Serialize for Pairs<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+struct Additional<'t, 'a>(Option<&'t Tlv<'a>>);
+
+impl Serialize for Additional<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        let children = self.0.and_then(|t| t.children.as_deref()).unwrap_or(&[]);
+        for sub in children {
+            if let Some((_, name, _)) = ADDITIONAL_FIELDS.iter().find(|f| f.0 == sub.id) {
+                m.serialize_entry(name, sub.value)?;
+            }
+        }
+        let templates: Vec<Tlv<'_>> = children.iter().filter(|c| c.id >= 50).cloned().collect();
+        if !templates.is_empty() {
+            m.serialize_entry("payment_system_specific", &Objects(&templates))?;
+        }
+        m.end()
+    }
+}
+
+struct Language<'t, 'a>(Option<&'t Tlv<'a>>);
+
+impl Serialize for Language<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(t) = self.0.filter(|t| t.children.is_some()) else {
+            return s.serialize_none();
+        };
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("language", &t.child_value(0))?;
+        m.serialize_entry("name", &t.child_value(1))?;
+        m.serialize_entry("city", &t.child_value(2))?;
+        m.end()
+    }
+}
+
+struct Convenience<'d, 'a>(&'d Decoded<'a>);
+
+impl Serialize for Convenience<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let code = &self.0.code;
+        let indicator = match code.value(55) {
+            Some("01") => "prompt",
+            Some("02") => "fixed",
+            Some("03") => "percentage",
+            _ => return s.serialize_none(),
+        };
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("indicator", indicator)?;
+        m.serialize_entry("fixed", &code.value(56))?;
+        m.serialize_entry("percentage", &code.value(57))?;
+        m.end()
+    }
+}

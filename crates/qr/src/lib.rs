@@ -1,0 +1,130 @@
+//! QR payment codes.
+//!
+//! [`decode`] takes any payload (bytes or text) within the configured
+//! [`Limits`], recognises its format, and returns the validated view or a
+//! [`DecodeError`] with a stable [`ErrorCode`]. Today that is EMVCo
+//! merchant-presented mode ([`mpm`]); each scheme's rules plug in through
+//! the [`profile::Profile`] trait.
+//!
+//! This crate does no I/O.
+
+pub mod amount;
+mod crc;
+pub mod error;
+pub mod json;
+pub mod mpm;
+pub mod profile;
+pub mod rule;
+pub mod tlv;
+
+pub use crate::crc::crc16;
+pub use crate::error::{DecodeError, ErrorCode};
+
+/// Limits applied before any parsing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest payload accepted, in bytes of UTF-8.
+    pub payload_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            payload_bytes_max: 4096,
+        }
+    }
+}
+
+/// How to decode.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    pub limits: Limits,
+    /// Validate under this profile instead of the one the code's accounts
+    /// select (`profile::by_name("emvco")` for strict generic EMVCo).
+    pub profile: Option<&'static dyn profile::Profile>,
+}
+
+/// The kinds of payload the codec knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// EMVCo merchant-presented mode.
+    EmvcoMpm,
+}
+
+impl Format {
+    /// The `format` value of the decode JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::EmvcoMpm => "emvco-mpm",
+        }
+    }
+}
+
+/// A decoded payload of any format.
+#[derive(Clone, Debug)]
+pub enum Decoded<'a> {
+    Mpm(mpm::Decoded<'a>),
+}
+
+impl Decoded<'_> {
+    pub fn format(&self) -> Format {
+        match self {
+            Decoded::Mpm(_) => Format::EmvcoMpm,
+        }
+    }
+
+    /// The decode JSON of SPEC §5.
+    pub fn to_json(&self) -> String {
+        match self {
+            Decoded::Mpm(d) => serde_json::to_string(&json::ValidJson(d)),
+        }
+        .unwrap_or_else(|e| {
+            format!(
+                "{{\"valid\":false,\"error\":{{\"code\":\"internal\",\"message\":{:?}}}}}",
+                e.to_string()
+            )
+        })
+    }
+}
+
+impl DecodeError {
+    /// `{"valid": false, "error": {...}}`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&json::InvalidJson(self)).unwrap_or_else(|_| {
+            format!(
+                "{{\"valid\":false,\"error\":{{\"code\":\"{}\"}}}}",
+                self.code
+            )
+        })
+    }
+}
+
+/// Decode raw bytes: they must be UTF-8.
+pub fn decode_bytes<'a>(input: &'a [u8], options: &Options) -> Result<Decoded<'a>, DecodeError> {
+    check_size(input.len(), options)?;
+    let text = std::str::from_utf8(input).map_err(|e| {
+        DecodeError::new(
+            ErrorCode::BadValue,
+            format!("payload is not valid UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })?;
+    decode(text, options)
+}
+
+/// Decode a payload.
+pub fn decode<'a>(payload: &'a str, options: &Options) -> Result<Decoded<'a>, DecodeError> {
+    check_size(payload.len(), options)?;
+    let code = mpm::parse(payload)?;
+    mpm::validate(code, options.profile).map(Decoded::Mpm)
+}
+
+fn check_size(len: usize, options: &Options) -> Result<(), DecodeError> {
+    let max = options.limits.payload_bytes_max;
+    if len > max {
+        return Err(DecodeError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("payload is longer than the limit of {max} bytes"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,769 @@
+//! EMVCo merchant-presented mode: structure, CRC, the generic rules of EMV
+//! QRCPS MPM v1.1, and the decoded view with the governing profile's fields.
+
+use crate::amount::{Amount, parse_amount};
+use crate::error::{DecodeError, ErrorCode};
+use crate::profile::{self, Named, Profile};
+use crate::rule::{Rule, Violation, Warning};
+use crate::tlv::{self, Tlv, Tree};
+
+/// How the code was generated (tag 01).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Initiation {
+    /// `11`: may be paid many times.
+    Static,
+    /// `12`: one payment (single use).
+    Dynamic,
+}
+
+/// A structurally sound MPM payload with a correct CRC, before validation.
+#[derive(Clone, Debug)]
+pub struct Code<'a> {
+    pub payload: &'a str,
+    pub tree: Tree<'a>,
+}
+
+impl<'a> Code<'a> {
+    /// The top-level object with `id`.
+    pub fn get(&self, id: u8) -> Option<&Tlv<'a>> {
+        self.tree.get(id)
+    }
+
+    /// The value of the top-level object with `id`.
+    pub fn value(&self, id: u8) -> Option<&'a str> {
+        self.get(id).map(|t| t.value)
+    }
+
+    /// Tag 01 read as static or dynamic.
+    pub fn initiation(&self) -> Option<Initiation> {
+        match self.value(1)? {
+            "11" => Some(Initiation::Static),
+            "12" => Some(Initiation::Dynamic),
+            _ => None,
+        }
+    }
+
+    /// Tag 53 mapped to its ISO 4217 currency.
+    pub fn currency(&self) -> Option<iso_currency::Currency> {
+        currency_from_numeric(self.value(53)?)
+    }
+
+    /// The merchant account entries, 02-51, in payload order.
+    pub fn accounts(&self) -> impl Iterator<Item = &Tlv<'a>> {
+        self.tree
+            .objects
+            .iter()
+            .filter(|o| (2..=51).contains(&o.id))
+    }
+}
+
+/// One merchant account entry with the scheme it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account<'a> {
+    /// Index of the entry in `Decoded::code.tree.objects`.
+    pub index: usize,
+    pub tag: u8,
+    pub scheme: Option<&'static str>,
+    pub named: Named<'a>,
+}
+
+/// The merchant as the code describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Merchant<'a> {
+    pub name: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub mcc: Option<&'a str>,
+    pub country: Option<&'a str>,
+    pub postal_code: Option<&'a str>,
+}
+
+/// The names EMVCo gives the sub-fields 01-11 of tag 62, with their
+/// maximum lengths.
+pub const ADDITIONAL_FIELDS: [(u8, &str, usize); 11] = [
+    (1, "bill_number", 25),
+    (2, "mobile_number", 25),
+    (3, "store_label", 25),
+    (4, "loyalty_number", 25),
+    (5, "reference_label", 25),
+    (6, "customer_label", 25),
+    (7, "terminal_label", 25),
+    (8, "purpose_of_transaction", 25),
+    (9, "additional_consumer_data_request", 3),
+    (10, "merchant_tax_id", 20),
+    (11, "merchant_channel", 3),
+];
+
+/// A validated MPM code.
+#[derive(Clone, Debug)]
+pub struct Decoded<'a> {
+    pub code: Code<'a>,
+    /// The profile that validated the code.
+    pub profile: &'static dyn Profile,
+    /// Every scheme the code carries, in payload order, without repeats.
+    pub schemes: Vec<&'static str>,
+    pub initiation: Option<Initiation>,
+    pub merchant: Merchant<'a>,
+    pub currency: Option<iso_currency::Currency>,
+    pub amount: Option<Amount>,
+    pub accounts: Vec<Account<'a>>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Decoded<'_> {
+    /// The governing scheme's name.
+    pub fn scheme(&self) -> &'static str {
+        self.profile.scheme()
+    }
+}
+
+/// Parse and check structure, the format indicator and the CRC.
+pub fn parse(payload: &str) -> Result<Code<'_>, DecodeError> {
+    if payload.is_empty() {
+        return Err(DecodeError::new(ErrorCode::Truncated, "empty payload").at(0));
+    }
+    if !payload.starts_with("00") {
+        return Err(DecodeError::new(
+            ErrorCode::BadFormatIndicator,
+            "an EMVCo MPM payload starts with the payload format indicator 000201",
+        )
+        .at(0)
+        .tag("00"));
+    }
+    let tree = tlv::parse(payload)?;
+    let first = tree.objects.first().ok_or_else(|| {
+        DecodeError::new(ErrorCode::Truncated, "payload holds no data object").at(0)
+    })?;
+    if first.value != "01" {
+        return Err(DecodeError::new(
+            ErrorCode::BadFormatIndicator,
+            format!(
+                "payload format indicator (tag 00) is {:?}; EMVCo MPM requires \"01\"",
+                first.value
+            ),
+        )
+        .at(0)
+        .tag("00"));
+    }
+    check_crc(payload, &tree)?;
+    Ok(Code { payload, tree })
+}
+
+fn check_crc(payload: &str, tree: &Tree<'_>) -> Result<(), DecodeError> {
+    let Some(crc_index) = tree.objects.iter().position(|o| o.id == 63) else {
+        return Err(DecodeError::new(ErrorCode::MissingTag, "CRC (tag 63) is missing").tag("63"));
+    };
+    let Some(crc) = tree.objects.get(crc_index) else {
+        return Err(DecodeError::new(ErrorCode::MissingTag, "CRC (tag 63) is missing").tag("63"));
+    };
+    if crc_index + 1 != tree.objects.len() {
+        return Err(DecodeError::new(
+            ErrorCode::BadValue,
+            "CRC (tag 63) must be the last data object",
+        )
+        .at(crc.position)
+        .tag("63"));
+    }
+    if crc.value.chars().count() != 4 {
+        return Err(DecodeError::new(
+            ErrorCode::BadLength,
+            format!(
+                "CRC (tag 63) has length {:02}; it must be 04",
+                crc.value.chars().count()
+            ),
+        )
+        .at(crc.position)
+        .tag("63"));
+    }
+    let found = u16::from_str_radix(crc.value, 16)
+        .ok()
+        .filter(|_| crc.value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            DecodeError::new(
+                ErrorCode::BadValue,
+                format!("CRC (tag 63) {:?} is not four hex digits", crc.value),
+            )
+            .at(crc.position)
+            .tag("63")
+        })?;
+    // The CRC covers every byte up to and including "6304"; the four hex
+    // digits are the payload's last four bytes.
+    let covered = payload
+        .as_bytes()
+        .get(..payload.len().saturating_sub(4))
+        .unwrap_or_default();
+    let expected = crate::crc::crc16(covered);
+    if found != expected {
+        return Err(DecodeError::new(
+            ErrorCode::CrcMismatch,
+            format!(
+                "CRC (tag 63) is {}; the payload's CRC-16/CCITT-FALSE is {expected:04X}",
+                crc.value
+            ),
+        )
+        .at(crc.position)
+        .tag("63"));
+    }
+    Ok(())
+}
+
+/// Validate a parsed code under `forced` (or the governing profile found
+/// from its accounts) and build the decoded view.
+pub fn validate<'a>(
+    code: Code<'a>,
+    forced: Option<&'static dyn Profile>,
+) -> Result<Decoded<'a>, DecodeError> {
+    let mut violations = Vec::new();
+    generic_rules(&code, &mut violations);
+
+    let mut accounts = Vec::new();
+    let mut schemes: Vec<&'static str> = Vec::new();
+    let mut carried: Vec<&'static dyn Profile> = Vec::new();
+    for (index, object) in code.tree.objects.iter().enumerate() {
+        if !(2..=51).contains(&object.id) {
+            continue;
+        }
+        let owner = profile::PROFILES
+            .iter()
+            .copied()
+            .find(|p| p.recognises(object));
+        let scheme = owner
+            .map(|p| p.scheme())
+            .or_else(|| profile::card_network(object.id));
+        let mut named = Named::new();
+        if let Some(p) = owner {
+            p.named(object, &mut named);
+            if !carried.iter().any(|c| c.scheme() == p.scheme()) {
+                carried.push(p);
+            }
+        }
+        if let Some(s) = scheme
+            && !schemes.contains(&s)
+        {
+            schemes.push(s);
+        }
+        accounts.push(Account {
+            index,
+            tag: object.id,
+            scheme,
+            named,
+        });
+    }
+
+    let profile = forced.unwrap_or_else(|| governing(&code, &carried));
+    profile.check(&code, &mut violations);
+
+    let mut warnings = Vec::new();
+    for violation in violations {
+        match profile.tolerance(violation.rule) {
+            Some(tolerance) => warnings.push(Warning {
+                rule: violation.rule.id(),
+                tag: violation.tag,
+                message: violation.message,
+                source: tolerance.source,
+            }),
+            None => return Err(violation.into_error()),
+        }
+    }
+
+    let currency = code.currency();
+    let amount = code
+        .value(54)
+        .and_then(|v| parse_amount(v, exponent(currency)).ok());
+    Ok(Decoded {
+        initiation: code.initiation(),
+        merchant: Merchant {
+            name: code.value(59),
+            city: code.value(60),
+            mcc: code.value(52),
+            country: code.value(58),
+            postal_code: code.value(61),
+        },
+        currency,
+        amount,
+        accounts,
+        schemes,
+        warnings,
+        profile,
+        code,
+    })
+}
+
+/// The governing scheme: the first registered profile of the merchant's
+/// country that the code carries, else the first carried, else generic.
+fn governing(code: &Code<'_>, carried: &[&'static dyn Profile]) -> &'static dyn Profile {
+    let country = code.value(58);
+    profile::PROFILES
+        .iter()
+        .copied()
+        .filter(|p| carried.iter().any(|c| c.scheme() == p.scheme()))
+        .find(|p| p.country().is_some() && p.country() == country)
+        .or_else(|| carried.first().copied())
+        .unwrap_or(&profile::GENERIC)
+}
+
+/// The currency's minor-unit exponent (ISO 4217); 2 when it has none.
+pub fn exponent(currency: Option<iso_currency::Currency>) -> u8 {
+    currency
+        .and_then(|c| c.exponent())
+        .and_then(|e| u8::try_from(e).ok())
+        .unwrap_or(2)
+}
+
+/// ISO 4217 numeric text (`"764"`) to the currency.
+pub fn currency_from_numeric(text: &str) -> Option<iso_currency::Currency> {
+    if text.len() != 3 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    iso_currency::Currency::from_numeric(text.parse().ok()?)
+}
+
+struct Checker<'v> {
+    out: &'v mut Vec<Violation>,
+}
+
+impl Checker<'_> {
+    fn push(
+        &mut self,
+        rule: Rule,
+        code: ErrorCode,
+        tag: impl Into<String>,
+        position: Option<usize>,
+        message: String,
+    ) {
+        self.out.push(Violation {
+            rule,
+            code,
+            tag: tag.into(),
+            position,
+            message,
+        });
+    }
+
+    fn missing(&mut self, rule: Rule, tag: &str, what: &str) {
+        self.push(
+            rule,
+            ErrorCode::MissingTag,
+            tag,
+            None,
+            format!("{what} (tag {tag}) is missing"),
+        );
+    }
+
+    fn max_len(&mut self, rule: Rule, tlv: &Tlv<'_>, path: &str, what: &str, max: usize) {
+        let len = tlv.value.chars().count();
+        if len > max {
+            self.push(
+                rule,
+                ErrorCode::BadLength,
+                path,
+                Some(tlv.position),
+                format!("{what} (tag {path}) is {len} characters; at most {max} are allowed"),
+            );
+        }
+    }
+}
+
+/// The rules of EMV QRCPS MPM v1.1 every code is held to.
+fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
+    let mut c = Checker { out };
+
+    for fault in &code.tree.faults {
+        c.push(
+            Rule::TemplateWellFormed,
+            fault.error.code,
+            fault.path.clone(),
+            fault.error.position,
+            format!(
+                "template {} is not well-formed ID-length-value: {}",
+                fault.path, fault.error.message
+            ),
+        );
+    }
+    duplicates(&mut c, &code.tree.objects, "");
+
+    if let Some(crc) = code.get(63)
+        && crc.value.bytes().any(|b| b.is_ascii_lowercase())
+    {
+        c.push(
+            Rule::CrcUppercase,
+            ErrorCode::BadValue,
+            "63",
+            Some(crc.position),
+            format!("CRC (tag 63) {:?} uses lowercase hex digits", crc.value),
+        );
+    }
+
+    if let Some(t) = code.get(1)
+        && t.value != "11"
+        && t.value != "12"
+    {
+        c.push(
+            Rule::InitiationMethod,
+            ErrorCode::BadValue,
+            "01",
+            Some(t.position),
+            format!(
+                "point of initiation method (tag 01) is {:?}; it must be \"11\" (static) or \"12\" (dynamic)",
+                t.value
+            ),
+        );
+    }
+
+    if code.accounts().next().is_none() {
+        c.missing(
+            Rule::MerchantAccountPresent,
+            "02-51",
+            "merchant account information",
+        );
+    }
+    for t in &code.tree.objects {
+        if matches!(t.id, 26..=51 | 80..=99)
+            && let Some(children) = &t.children
+        {
+            let path = format!("{:02}", t.id);
+            match children.iter().find(|s| s.id == 0) {
+                None => c.missing(
+                    Rule::TemplateIdPresent,
+                    &format!("{path}.00"),
+                    "globally unique identifier",
+                ),
+                Some(id) => c.max_len(
+                    Rule::TemplateIdLength,
+                    id,
+                    &format!("{path}.00"),
+                    "globally unique identifier",
+                    32,
+                ),
+            }
+        }
+    }
+
+    match code.get(52) {
+        None => c.missing(Rule::MccPresent, "52", "merchant category code"),
+        Some(t) if t.value.len() != 4 || !t.value.bytes().all(|b| b.is_ascii_digit()) => c.push(
+            Rule::MccFormat,
+            ErrorCode::BadValue,
+            "52",
+            Some(t.position),
+            format!(
+                "merchant category code (tag 52) {:?} is not four digits",
+                t.value
+            ),
+        ),
+        Some(_) => {}
+    }
+
+    let currency = match code.get(53) {
+        None => {
+            c.missing(Rule::CurrencyPresent, "53", "transaction currency");
+            None
+        }
+        Some(t) => {
+            let currency = currency_from_numeric(t.value);
+            if currency.is_none() {
+                c.push(
+                    Rule::CurrencyKnown,
+                    ErrorCode::BadValue,
+                    "53",
+                    Some(t.position),
+                    format!(
+                        "transaction currency (tag 53) {:?} is not an ISO 4217 numeric code",
+                        t.value
+                    ),
+                );
+            }
+            currency
+        }
+    };
+
+    if let Some(t) = code.get(54) {
+        amount_rules(&mut c, t, "54", "transaction amount", currency);
+    }
+
+    tip_rules(&mut c, code, currency);
+
+    match code.get(58) {
+        None => c.missing(Rule::CountryPresent, "58", "country code"),
+        Some(t) => {
+            if rust_iso3166::from_alpha2(t.value).is_none() {
+                c.push(
+                    Rule::CountryKnown,
+                    ErrorCode::BadValue,
+                    "58",
+                    Some(t.position),
+                    format!(
+                        "country code (tag 58) {:?} is not an ISO 3166-1 alpha-2 code",
+                        t.value
+                    ),
+                );
+            }
+        }
+    }
+    match code.get(59) {
+        None => c.missing(Rule::MerchantNamePresent, "59", "merchant name"),
+        Some(t) => c.max_len(Rule::MerchantNameLength, t, "59", "merchant name", 25),
+    }
+    match code.get(60) {
+        None => c.missing(Rule::MerchantCityPresent, "60", "merchant city"),
+        Some(t) => c.max_len(Rule::MerchantCityLength, t, "60", "merchant city", 15),
+    }
+    if let Some(t) = code.get(61) {
+        c.max_len(Rule::PostalCodeLength, t, "61", "postal code", 10);
+    }
+
+    // (A template value is at least one character, so a parsed 62 always
+    // holds a data object, as EMVCo requires.)
+    if let Some(children) = code.get(62).and_then(|t| t.children.as_ref()) {
+        for sub in children {
+            let Some(&(_, name, max)) = ADDITIONAL_FIELDS.iter().find(|f| f.0 == sub.id) else {
+                continue;
+            };
+            let path = format!("62.{:02}", sub.id);
+            c.max_len(Rule::AdditionalFieldLength, sub, &path, name, max);
+            if sub.id == 9 && !consumer_data_request_ok(sub.value) {
+                c.push(
+                    Rule::ConsumerDataRequest,
+                    ErrorCode::BadValue,
+                    path,
+                    Some(sub.position),
+                    format!(
+                        "additional consumer data request (tag 62.09) {:?} may hold only A, M and E, each once",
+                        sub.value
+                    ),
+                );
+            }
+        }
+    }
+
+    if let Some(t64) = code.get(64)
+        && let Some(children) = &t64.children
+    {
+        match children.iter().find(|s| s.id == 0) {
+            None => c.missing(Rule::LanguageTemplate, "64.00", "language preference"),
+            Some(s) if s.value.len() != 2 || !s.value.bytes().all(|b| b.is_ascii_alphabetic()) => c
+                .push(
+                    Rule::LanguageTemplate,
+                    ErrorCode::BadValue,
+                    "64.00",
+                    Some(s.position),
+                    format!(
+                        "language preference (tag 64.00) {:?} is not a two-letter ISO 639-1 code",
+                        s.value
+                    ),
+                ),
+            Some(_) => {}
+        }
+        match children.iter().find(|s| s.id == 1) {
+            None => c.missing(
+                Rule::LanguageTemplate,
+                "64.01",
+                "merchant name in the alternate language",
+            ),
+            Some(s) => c.max_len(
+                Rule::LanguageFieldLength,
+                s,
+                "64.01",
+                "merchant name in the alternate language",
+                25,
+            ),
+        }
+        if let Some(s) = children.iter().find(|s| s.id == 2) {
+            c.max_len(
+                Rule::LanguageFieldLength,
+                s,
+                "64.02",
+                "merchant city in the alternate language",
+                15,
+            );
+        }
+    }
+
+    charset(&mut c, &code.tree.objects, "");
+}
+
+fn duplicates(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
+    let mut seen = [false; 100];
+    for t in objects {
+        let Some(slot) = seen.get_mut(usize::from(t.id)) else {
+            continue;
+        };
+        let path = tlv::join_path(parent, t.id);
+        if *slot {
+            c.push(
+                Rule::NoDuplicateTag,
+                ErrorCode::DuplicateTag,
+                path.clone(),
+                Some(t.position),
+                format!("tag {path} appears more than once"),
+            );
+        }
+        *slot = true;
+        if let Some(children) = &t.children {
+            duplicates(c, children, &path);
+        }
+    }
+}
+
+/// EMVCo's common character set (ANS): printable ASCII. Tag 64 alone may
+/// carry other characters.
+fn charset(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
+    for t in objects {
+        if parent.is_empty() && t.id == 64 {
+            continue;
+        }
+        match &t.children {
+            Some(children) => charset(c, children, &tlv::join_path(parent, t.id)),
+            None => {
+                if let Some(bad) = t.value.chars().find(|ch| !(' '..='~').contains(ch)) {
+                    let path = tlv::join_path(parent, t.id);
+                    c.push(
+                        Rule::CommonCharacterSet,
+                        ErrorCode::BadValue,
+                        path.clone(),
+                        Some(t.position),
+                        format!(
+                            "tag {path} holds {bad:?} (U+{:04X}), outside EMVCo's common character set",
+                            u32::from(bad)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn consumer_data_request_ok(value: &str) -> bool {
+    let mut seen = [false; 3];
+    value.bytes().all(|b| {
+        let i = match b {
+            b'A' => 0,
+            b'M' => 1,
+            b'E' => 2,
+            _ => return false,
+        };
+        seen.get_mut(i).is_some_and(|s| !std::mem::replace(s, true))
+    })
+}
+
+fn amount_rules(
+    c: &mut Checker<'_>,
+    t: &Tlv<'_>,
+    tag: &str,
+    what: &str,
+    currency: Option<iso_currency::Currency>,
+) {
+    let len = t.value.chars().count();
+    if len > 13 {
+        c.push(
+            Rule::AmountLength,
+            ErrorCode::BadLength,
+            tag,
+            Some(t.position),
+            format!("{what} (tag {tag}) is {len} characters; at most 13 are allowed"),
+        );
+        return;
+    }
+    match parse_amount(t.value, exponent(currency)) {
+        Ok(a) if a.minor() == 0 => c.push(
+            Rule::AmountNonZero,
+            ErrorCode::BadValue,
+            tag,
+            Some(t.position),
+            format!(
+                "{what} (tag {tag}) is zero; leave the tag out to let the payer enter the amount"
+            ),
+        ),
+        Ok(_) => {}
+        Err(crate::amount::AmountError::Syntax) => c.push(
+            Rule::AmountSyntax,
+            ErrorCode::BadValue,
+            tag,
+            Some(t.position),
+            format!(
+                "{what} (tag {tag}) {:?} is not digits with an optional single '.'",
+                t.value
+            ),
+        ),
+        Err(crate::amount::AmountError::Precision) => c.push(
+            Rule::AmountPrecision,
+            ErrorCode::BadValue,
+            tag,
+            Some(t.position),
+            format!(
+                "{what} (tag {tag}) {:?} has more decimals than the currency's exponent {}",
+                t.value,
+                exponent(currency)
+            ),
+        ),
+    }
+}
+
+fn tip_rules(c: &mut Checker<'_>, code: &Code<'_>, currency: Option<iso_currency::Currency>) {
+    let indicator = code.get(55);
+    let fixed = code.get(56);
+    let percentage = code.get(57);
+    if let Some(t) = indicator
+        && !matches!(t.value, "01" | "02" | "03")
+    {
+        c.push(
+            Rule::TipIndicator,
+            ErrorCode::BadValue,
+            "55",
+            Some(t.position),
+            format!(
+                "tip or convenience indicator (tag 55) {:?} must be 01, 02 or 03",
+                t.value
+            ),
+        );
+    }
+    let wants = indicator.map(|t| t.value);
+    match (wants == Some("02"), fixed) {
+        (true, None) => c.missing(
+            Rule::ConvenienceFeeFixed,
+            "56",
+            "fixed convenience fee (required when tag 55 is 02)",
+        ),
+        (false, Some(t)) => c.push(
+            Rule::ConvenienceFeeFixed,
+            ErrorCode::BadValue,
+            "56",
+            Some(t.position),
+            "fixed convenience fee (tag 56) is present but tag 55 is not 02".to_string(),
+        ),
+        (true, Some(t)) => amount_rules(c, t, "56", "fixed convenience fee", currency),
+        (false, None) => {}
+    }
+    match (wants == Some("03"), percentage) {
+        (true, None) => c.missing(
+            Rule::ConvenienceFeePercentage,
+            "57",
+            "percentage convenience fee (required when tag 55 is 03)",
+        ),
+        (false, Some(t)) => c.push(
+            Rule::ConvenienceFeePercentage,
+            ErrorCode::BadValue,
+            "57",
+            Some(t.position),
+            "percentage convenience fee (tag 57) is present but tag 55 is not 03".to_string(),
+        ),
+        (true, Some(t)) => {
+            // 00.01 to 99.99: at most two decimals, between 1 and 9999 hundredths.
+            let ok = t.value.chars().count() <= 5
+                && matches!(parse_amount(t.value, 2), Ok(a) if (1..=9999).contains(&a.minor()));
+            if !ok {
+                c.push(
+                    Rule::ConvenienceFeePercentage,
+                    ErrorCode::BadValue,
+                    "57",
+                    Some(t.position),
+                    format!(
+                        "percentage convenience fee (tag 57) {:?} must be between 00.01 and 99.99",
+                        t.value
+                    ),
+                );
+            }
+        }
+        (false, None) => {}
+    }
+}

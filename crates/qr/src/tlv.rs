@@ -1,0 +1,269 @@
+//! The EMVCo MPM ID-length-value layer: two-digit id, two-digit length that
+//! counts characters (not bytes), then the value. Templates are parsed one
+//! level down (two for the 50-99 templates inside tag 62). Values borrow from
+//! the payload; nothing is copied.
+
+use crate::error::{DecodeError, ErrorCode};
+
+/// One data object as it stands in the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tlv<'a> {
+    /// The two-digit id, 0..=99.
+    pub id: u8,
+    /// The raw value, exactly as in the payload.
+    pub value: &'a str,
+    /// The parsed sub-objects when the id is a template id and the value
+    /// parsed as ID-length-value; `None` for primitives and for template
+    /// values that did not parse (see [`Tree::faults`]).
+    pub children: Option<Vec<Tlv<'a>>>,
+    /// Zero-based character offset of the id in the whole payload.
+    pub position: usize,
+}
+
+impl<'a> Tlv<'a> {
+    /// The child with `id`, if this is a parsed template holding one.
+    pub fn child(&self, id: u8) -> Option<&Tlv<'a>> {
+        self.children.as_deref()?.iter().find(|c| c.id == id)
+    }
+
+    /// The value of the child with `id`.
+    pub fn child_value(&self, id: u8) -> Option<&'a str> {
+        self.child(id).map(|c| c.value)
+    }
+}
+
+/// Where a template value failed to parse as ID-length-value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Tag path of the template, e.g. `26` or `62.50`.
+    pub path: String,
+    pub error: DecodeError,
+}
+
+/// A parsed payload: the top-level objects in payload order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tree<'a> {
+    pub objects: Vec<Tlv<'a>>,
+    /// Template values that are not well-formed ID-length-value. They stay in
+    /// the tree as primitives; whether that is an error is the profile's call.
+    pub faults: Vec<Fault>,
+}
+
+impl<'a> Tree<'a> {
+    /// The first top-level object with `id`.
+    pub fn get(&self, id: u8) -> Option<&Tlv<'a>> {
+        self.objects.iter().find(|o| o.id == id)
+    }
+}
+
+/// Which ids hold templates, by the id of the enclosing template (`None` at
+/// the top level). EMVCo MPM: 26-51 merchant account information, 62
+/// additional data, 64 language, 80-99 unreserved; inside 62, 50-99 are
+/// payment-system-specific templates.
+pub fn is_template(parent: Option<u8>, id: u8) -> bool {
+    match parent {
+        None => matches!(id, 26..=51 | 62 | 64 | 80..=99),
+        Some(62) => matches!(id, 50..=99),
+        Some(_) => false,
+    }
+}
+
+/// Parse a whole payload into its top-level objects, descending into
+/// templates.
+pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
+    let mut faults = Vec::new();
+    let objects = parse_level(payload, 0, None, "", &mut faults)?;
+    Ok(Tree { objects, faults })
+}
+
+fn parse_level<'a>(
+    text: &'a str,
+    base: usize,
+    parent: Option<u8>,
+    parent_path: &str,
+    faults: &mut Vec<Fault>,
+) -> Result<Vec<Tlv<'a>>, DecodeError> {
+    let mut cursor = Cursor::new(text, base);
+    let mut objects = Vec::new();
+    while !cursor.at_end() {
+        let mut tlv = cursor.next_object()?;
+        if is_template(parent, tlv.id) {
+            let path = join_path(parent_path, tlv.id);
+            match parse_level(tlv.value, tlv.position + 4, Some(tlv.id), &path, faults) {
+                Ok(children) => tlv.children = Some(children),
+                Err(error) => faults.push(Fault { path, error }),
+            }
+        }
+        objects.push(tlv);
+    }
+    Ok(objects)
+}
+
+/// `"62"` + 5 → `"62.05"`; `""` + 26 → `"26"`.
+pub fn join_path(parent: &str, id: u8) -> String {
+    if parent.is_empty() {
+        format!("{id:02}")
+    } else {
+        format!("{parent}.{id:02}")
+    }
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    /// Byte offset into `text`.
+    byte: usize,
+    /// Character offset in the whole payload.
+    char_pos: usize,
+    ascii: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str, base: usize) -> Self {
+        Cursor {
+            text,
+            byte: 0,
+            char_pos: base,
+            ascii: text.is_ascii(),
+        }
+    }
+
+    fn at_end(&self) -> bool {
+        self.byte >= self.text.len()
+    }
+
+    fn rest(&self) -> &'a str {
+        self.text.get(self.byte..).unwrap_or("")
+    }
+
+    /// Take the next `n` characters, or `None` when fewer remain.
+    fn take(&mut self, n: usize) -> Option<&'a str> {
+        let rest = self.rest();
+        let len = if self.ascii {
+            if rest.len() < n {
+                return None;
+            }
+            n
+        } else {
+            let mut len = 0;
+            let mut chars = rest.chars();
+            for _ in 0..n {
+                len += chars.next()?.len_utf8();
+            }
+            len
+        };
+        let taken = rest.get(..len)?;
+        self.byte += len;
+        self.char_pos += n;
+        Some(taken)
+    }
+
+    fn next_object(&mut self) -> Result<Tlv<'a>, DecodeError> {
+        let position = self.char_pos;
+        let id_text = self.take(2).ok_or_else(|| {
+            DecodeError::new(
+                ErrorCode::Truncated,
+                format!("payload ends inside a tag id at character {position}"),
+            )
+            .at(position)
+        })?;
+        let id = two_digits(id_text).ok_or_else(|| {
+            DecodeError::new(
+                ErrorCode::BadValue,
+                format!("tag id {id_text:?} at character {position} is not two digits"),
+            )
+            .at(position)
+        })?;
+        let len_text = self.take(2).ok_or_else(|| {
+            DecodeError::new(
+                ErrorCode::Truncated,
+                format!("payload ends inside the length of tag {id:02}"),
+            )
+            .at(position)
+            .tag(format!("{id:02}"))
+        })?;
+        let len = match two_digits(len_text) {
+            Some(0) => {
+                return Err(DecodeError::new(
+                    ErrorCode::BadLength,
+                    format!("tag {id:02} at character {position} has length 00"),
+                )
+                .at(position)
+                .tag(format!("{id:02}")));
+            }
+            Some(len) => len,
+            None => {
+                return Err(DecodeError::new(
+                    ErrorCode::BadLength,
+                    format!(
+                        "length {len_text:?} of tag {id:02} at character {position} is not two digits"
+                    ),
+                )
+                .at(position)
+                .tag(format!("{id:02}")));
+            }
+        };
+        let value = self.take(usize::from(len)).ok_or_else(|| {
+            let left = self.rest().chars().count();
+            DecodeError::new(
+                ErrorCode::Truncated,
+                format!(
+                    "tag {id:02} at character {position} declares {len} characters but only {left} remain"
+                ),
+            )
+            .at(position)
+            .tag(format!("{id:02}"))
+        })?;
+        Ok(Tlv {
+            id,
+            value,
+            children: None,
+            position,
+        })
+    }
+}
+
+fn two_digits(text: &str) -> Option<u8> {
+    match text.as_bytes() {
+        [a @ b'0'..=b'9', b @ b'0'..=b'9'] => Some((a - b'0') * 10 + (b - b'0')),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_count_characters_not_bytes() {
+        let tree = parse("64120002ZH0102北京").unwrap();
+        let t64 = &tree.objects[0];
+        assert_eq!(t64.value.chars().count(), 12);
+        assert_eq!(t64.child_value(1), Some("北京"));
+    }
+
+    #[test]
+    fn utf8_value_of_two_characters() {
+        let tree = parse("0102北京0302ab").unwrap();
+        assert_eq!(tree.objects[0].value, "北京");
+        assert_eq!(tree.objects[1].value, "ab");
+        assert_eq!(tree.objects[1].position, 6);
+    }
+
+    #[test]
+    fn template_fault_is_kept_as_primitive() {
+        let tree = parse("2603abc").unwrap();
+        assert_eq!(tree.objects[0].children, None);
+        assert_eq!(tree.faults.len(), 1);
+        assert_eq!(tree.faults[0].path, "26");
+        assert_eq!(tree.faults[0].error.code, ErrorCode::Truncated);
+    }
+
+    #[test]
+    fn nested_62_template() {
+        let tree = parse("62125008000201ab").unwrap();
+        let t62 = &tree.objects[0];
+        let t50 = t62.child(50).unwrap();
+        assert_eq!(t50.child_value(0), Some("01"));
+        assert_eq!(t50.children.as_ref().unwrap()[0].position, 8);
+    }
+}

@@ -1,0 +1,29 @@
+//! `cargo xtask <task>`.
+
+use std::process::ExitCode;
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    match task.as_str() {
+        "tidy" => {
+            let root = xtask::root();
+            let mut problems: Vec<String> =
+                xtask::tidy(&root).iter().map(ToString::to_string).collect();
+            problems.extend(xtask::error_catalogue(&root));
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                println!("tidy: clean");
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        _ => {
+            eprintln!("usage: cargo xtask tidy");
+            ExitCode::from(2)
+        }
+    }
+}
