@@ -122,6 +122,16 @@ pub fn parse(payload: &str) -> Result<Code<'_>, DecodeError> {
     if payload.is_empty() {
         return Err(DecodeError::new(ErrorCode::Truncated, "empty payload").at(0));
     }
+    if "000201".starts_with(payload) {
+        return Err(DecodeError::new(
+            ErrorCode::Truncated,
+            format!(
+                "payload ends after {} characters, inside the payload format indicator",
+                payload.len()
+            ),
+        )
+        .at(payload.len()));
+    }
     if !payload.starts_with("00") {
         return Err(DecodeError::new(
             ErrorCode::BadFormatIndicator,

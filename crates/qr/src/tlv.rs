@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn template_fault_is_kept_as_primitive() {
-        let tree = parse("2603abc").unwrap();
+        let tree = parse("2603123").unwrap();
         assert_eq!(tree.objects[0].children, None);
         assert_eq!(tree.faults.len(), 1);
         assert_eq!(tree.faults[0].path, "26");
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn nested_62_template() {
-        let tree = parse("62125008000201ab").unwrap();
+        let tree = parse("62105006000201").unwrap();
         let t62 = &tree.objects[0];
         let t50 = t62.child(50).unwrap();
         assert_eq!(t50.child_value(0), Some("01"));

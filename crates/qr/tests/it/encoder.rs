@@ -1,0 +1,104 @@
+//! A minimal test-side MPM encoder: enough to build payloads from trees and
+//! to re-encode decoded trees byte for byte.
+
+/// A data object to encode: a primitive value or a template of children.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    Value(String),
+    Template(Vec<(u8, Node)>),
+}
+
+pub fn encode_objects(objects: &[(u8, Node)]) -> String {
+    let mut out = String::new();
+    for (id, node) in objects {
+        let value = match node {
+            Node::Value(v) => v.clone(),
+            Node::Template(children) => encode_objects(children),
+        };
+        out.push_str(&format!("{id:02}{:02}{value}", value.chars().count()));
+    }
+    out
+}
+
+/// `000201` + objects + `6304` + CRC.
+pub fn encode_payload(objects: &[(u8, Node)]) -> String {
+    let mut out = String::from("000201");
+    out.push_str(&encode_objects(objects));
+    out.push_str("6304");
+    let crc = qr::crc16(out.as_bytes());
+    out.push_str(&format!("{crc:04X}"));
+    out
+}
+
+/// Re-encode a parsed tree from its parsed children (not the raw template
+/// values), so a parser that lost or reordered anything is caught.
+pub fn reencode(objects: &[qr::tlv::Tlv<'_>]) -> String {
+    let mut out = String::new();
+    for t in objects {
+        let value = match &t.children {
+            Some(children) => reencode(children),
+            None => t.value.to_string(),
+        };
+        out.push_str(&format!("{:02}{:02}{value}", t.id, value.chars().count()));
+    }
+    out
+}
+
+/// A tree as `Node`s, for comparison with what was encoded.
+pub fn to_nodes(objects: &[qr::tlv::Tlv<'_>]) -> Vec<(u8, Node)> {
+    objects
+        .iter()
+        .map(|t| {
+            let node = match &t.children {
+                Some(children) => Node::Template(to_nodes(children)),
+                None => Node::Value(t.value.to_string()),
+            };
+            (t.id, node)
+        })
+        .collect()
+}
+
+pub fn v(s: &str) -> Node {
+    Node::Value(s.to_string())
+}
+
+/// A valid generic code with the fields given, for error tests to break.
+pub fn base_objects() -> Vec<(u8, Node)> {
+    vec![
+        (1, v("12")),
+        (
+            26,
+            Node::Template(vec![(0, v("com.example")), (1, v("M123"))]),
+        ),
+        (52, v("5812")),
+        (53, v("764")),
+        (54, v("100.25")),
+        (58, v("TH")),
+        (59, v("SOM TAM HOUSE")),
+        (60, v("BANGKOK")),
+        (62, Node::Template(vec![(5, v("REF-1")), (7, v("T1"))])),
+    ]
+}
+
+/// `base_objects` with `id` replaced by `node` (or removed for `None`).
+pub fn with(id: u8, node: Option<Node>) -> Vec<(u8, Node)> {
+    let mut objects = base_objects();
+    match objects.iter().position(|(i, _)| *i == id) {
+        Some(pos) => match node {
+            Some(n) => {
+                if let Some(slot) = objects.get_mut(pos) {
+                    slot.1 = n;
+                }
+            }
+            None => {
+                objects.remove(pos);
+            }
+        },
+        None => {
+            if let Some(n) = node {
+                objects.push((id, n));
+            }
+        }
+    }
+    objects
+}
