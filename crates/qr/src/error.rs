@@ -25,11 +25,13 @@ pub enum ErrorCode {
     BadValue,
     /// The payload is longer than the configured limit.
     PayloadTooLarge,
+    /// The code's own expiry (a scheme's expiry timestamp) has passed.
+    Expired,
 }
 
 impl ErrorCode {
     /// Every code, for the catalogue check.
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::CrcMismatch,
         ErrorCode::BadLength,
         ErrorCode::Truncated,
@@ -38,6 +40,7 @@ impl ErrorCode {
         ErrorCode::DuplicateTag,
         ErrorCode::BadValue,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::Expired,
     ];
 
     /// The wire spelling, e.g. `crc_mismatch`.
@@ -51,6 +54,7 @@ impl ErrorCode {
             ErrorCode::DuplicateTag => "duplicate_tag",
             ErrorCode::BadValue => "bad_value",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Expired => "expired",
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct Options {
     /// Validate under this profile instead of the one the code's accounts
     /// select (`profile::by_name("emvco")` for strict generic EMVCo).
     pub profile: Option<&'static dyn profile::Profile>,
+    /// What checks may know beyond the payload (the time, for expiry).
+    pub context: profile::Context,
 }
 
 /// The kinds of payload the codec knows.
@@ -115,7 +117,7 @@ pub fn decode_bytes<'a>(input: &'a [u8], options: &Options) -> Result<Decoded<'a
 pub fn decode<'a>(payload: &'a str, options: &Options) -> Result<Decoded<'a>, DecodeError> {
     check_size(payload.len(), options)?;
     let code = mpm::parse(payload)?;
-    mpm::validate(code, options.profile).map(Decoded::Mpm)
+    mpm::validate(code, options.profile, &options.context).map(Decoded::Mpm)
 }
 
 fn check_size(len: usize, options: &Options) -> Result<(), DecodeError> {

@@ -144,7 +144,10 @@ pub fn parse(payload: &str) -> Result<Code<'_>, DecodeError> {
     let first = tree.objects.first().ok_or_else(|| {
         DecodeError::new(ErrorCode::Truncated, "payload holds no data object").at(0)
     })?;
-    if first.value != "01" {
+    // "01" is EMVCo's only version; "02" is DuitNow's (PayNet QR spec v1.5),
+    // refused later unless the governing profile accepts it. Anything else is
+    // not a payload this decoder knows.
+    if first.id != 0 || !matches!(first.value, "01" | "02") {
         return Err(DecodeError::new(
             ErrorCode::BadFormatIndicator,
             format!(
@@ -222,6 +225,7 @@ fn check_crc(payload: &str, tree: &Tree<'_>) -> Result<(), DecodeError> {
 pub fn validate<'a>(
     code: Code<'a>,
     forced: Option<&'static dyn Profile>,
+    context: &profile::Context,
 ) -> Result<Decoded<'a>, DecodeError> {
     let mut violations = Vec::new();
     generic_rules(&code, &mut violations);
@@ -236,13 +240,13 @@ pub fn validate<'a>(
         let owner = profile::PROFILES
             .iter()
             .copied()
-            .find(|p| p.recognises(object));
+            .find(|p| p.recognises(&code, object));
         let scheme = owner
             .map(|p| p.scheme())
             .or_else(|| profile::card_network(object.id));
         let mut named = Named::new();
         if let Some(p) = owner {
-            p.named(object, &mut named);
+            p.named(&code, object, &mut named);
             if !carried.iter().any(|c| c.scheme() == p.scheme()) {
                 carried.push(p);
             }
@@ -261,7 +265,7 @@ pub fn validate<'a>(
     }
 
     let profile = forced.unwrap_or_else(|| governing(&code, &carried));
-    profile.check(&code, &mut violations);
+    profile.check(&code, context, &mut violations);
 
     let mut warnings = Vec::new();
     for violation in violations {
@@ -391,6 +395,22 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
         );
     }
     duplicates(&mut c, &code.tree.objects, "");
+    empty_values(&mut c, &code.tree.objects, "");
+
+    if let Some(t) = code.get(0)
+        && t.value != "01"
+    {
+        c.push(
+            Rule::FormatIndicator,
+            ErrorCode::BadFormatIndicator,
+            "00",
+            Some(t.position),
+            format!(
+                "payload format indicator (tag 00) is {:?}; EMVCo MPM requires \"01\"",
+                t.value
+            ),
+        );
+    }
 
     if let Some(crc) = code.get(63)
         && crc.value.bytes().any(|b| b.is_ascii_lowercase())
@@ -611,6 +631,24 @@ fn duplicates(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
         *slot = true;
         if let Some(children) = &t.children {
             duplicates(c, children, &path);
+        }
+    }
+}
+
+fn empty_values(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
+    for t in objects {
+        let path = tlv::join_path(parent, t.id);
+        if t.value.is_empty() {
+            c.push(
+                Rule::ValueNotEmpty,
+                ErrorCode::BadLength,
+                path.clone(),
+                Some(t.position),
+                format!("tag {path} has length 00; EMVCo lengths are 01-99"),
+            );
+        }
+        if let Some(children) = &t.children {
+            empty_values(c, children, &path);
         }
     }
 }

@@ -12,6 +12,14 @@ use crate::tlv::Tlv;
 /// `("proxy_type", "mobile")`.
 pub type Named<'a> = Vec<(&'static str, Cow<'a, str>)>;
 
+/// What a check may know beyond the payload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The time now, for the expiry a scheme writes into its codes; `None`
+    /// skips expiry checks.
+    pub now_unix_ms: Option<i64>,
+}
+
 /// Why a profile accepts a deviation from generic EMVCo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tolerance {
@@ -31,8 +39,9 @@ pub trait Profile: Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// Whether this merchant account entry (02-51) belongs to the scheme.
-    fn recognises(&self, account: &Tlv<'_>) -> bool;
+    /// Whether this merchant account entry (02-51) of `code` belongs to the
+    /// scheme.
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool;
 
     /// The deviations from generic EMVCo this scheme accepts.
     fn tolerances(&self) -> &'static [Tolerance] {
@@ -40,10 +49,10 @@ pub trait Profile: Send + Sync + std::fmt::Debug {
     }
 
     /// Rules the scheme adds on top of generic EMVCo.
-    fn check(&self, _code: &Code<'_>, _violations: &mut Vec<Violation>) {}
+    fn check(&self, _code: &Code<'_>, _context: &Context, _violations: &mut Vec<Violation>) {}
 
     /// The scheme's own fields of one of its account entries, by name.
-    fn named<'a>(&self, _account: &Tlv<'a>, _named: &mut Named<'a>) {}
+    fn named<'a>(&self, _code: &Code<'a>, _account: &Tlv<'a>, _named: &mut Named<'a>) {}
 }
 
 impl dyn Profile {
@@ -65,7 +74,7 @@ impl Profile for Generic {
         GENERIC_SCHEME
     }
 
-    fn recognises(&self, _account: &Tlv<'_>) -> bool {
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>) -> bool {
         false
     }
 }

@@ -8,6 +8,10 @@ use crate::error::{DecodeError, ErrorCode};
 /// profile) that a payload can break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Rule {
+    /// Tag 00 is `01`.
+    FormatIndicator,
+    /// Every value has at least one character (lengths are 01-99).
+    ValueNotEmpty,
     /// Tag 63 holds four uppercase hex digits.
     CrcUppercase,
     /// Tag 01, when present, is `11` (static) or `12` (dynamic).
@@ -70,12 +74,16 @@ pub enum Rule {
     /// Values outside tag 64 use the EMVCo common character set
     /// (printable ASCII, 0x20-0x7E).
     CommonCharacterSet,
+    /// A rule a scheme profile adds, by its dotted id (`promptpay.currency`).
+    Scheme(&'static str),
 }
 
 impl Rule {
     /// A stable dotted id for the rule, reported with errors and warnings.
     pub fn id(self) -> &'static str {
         match self {
+            Rule::FormatIndicator => "format_indicator.value",
+            Rule::ValueNotEmpty => "value.not_empty",
             Rule::CrcUppercase => "crc.uppercase",
             Rule::InitiationMethod => "initiation.value",
             Rule::MerchantAccountPresent => "merchant_account.present",
@@ -106,6 +114,7 @@ impl Rule {
             Rule::LanguageTemplate => "language.template",
             Rule::LanguageFieldLength => "language.length",
             Rule::CommonCharacterSet => "charset.common",
+            Rule::Scheme(id) => id,
         }
     }
 }
@@ -123,6 +132,23 @@ pub struct Violation {
 }
 
 impl Violation {
+    /// A broken rule of a scheme profile.
+    pub fn scheme(
+        rule: &'static str,
+        code: ErrorCode,
+        tag: impl Into<String>,
+        position: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        Violation {
+            rule: Rule::Scheme(rule),
+            code,
+            tag: tag.into(),
+            position,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn into_error(self) -> DecodeError {
         DecodeError {
             code: self.code,

@@ -181,26 +181,17 @@ impl<'a> Cursor<'a> {
             .at(position)
             .tag(format!("{id:02}"))
         })?;
-        let len = match two_digits(len_text) {
-            Some(0) => {
-                return Err(DecodeError::new(
-                    ErrorCode::BadLength,
-                    format!("tag {id:02} at character {position} has length 00"),
-                )
-                .at(position)
-                .tag(format!("{id:02}")));
-            }
-            Some(len) => len,
-            None => {
-                return Err(DecodeError::new(
-                    ErrorCode::BadLength,
-                    format!(
-                        "length {len_text:?} of tag {id:02} at character {position} is not two digits"
-                    ),
-                )
-                .at(position)
-                .tag(format!("{id:02}")));
-            }
+        // Length 00 is outside EMVCo (01-99) but occurs in issued codes (an
+        // empty `6200`); it parses unambiguously, so the validator decides.
+        let Some(len) = two_digits(len_text) else {
+            return Err(DecodeError::new(
+                ErrorCode::BadLength,
+                format!(
+                    "length {len_text:?} of tag {id:02} at character {position} is not two digits"
+                ),
+            )
+            .at(position)
+            .tag(format!("{id:02}")));
         };
         let value = self.take(usize::from(len)).ok_or_else(|| {
             let left = self.rest().chars().count();

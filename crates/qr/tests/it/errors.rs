@@ -55,7 +55,11 @@ fn bad_length() {
     let bad = good.replacen("5913SOM", "59X3SOM", 1);
     check(&bad, ErrorCode::BadLength, Some("59"));
     // Length 00.
-    check("000201590063040000", ErrorCode::BadLength, Some("59"));
+    check(
+        &encode_payload(&with(59, Some(v("")))),
+        ErrorCode::BadLength,
+        Some("59"),
+    );
     // A CRC tag of length 05.
     check("00020163051234A", ErrorCode::BadLength, Some("63"));
     // Values over their maximum lengths.
@@ -148,10 +152,14 @@ fn missing_tag() {
 fn bad_format_indicator() {
     let good = encode_payload(&base_objects());
     check(
-        &good.replacen("000201", "000202", 1),
+        &good.replacen("000201", "000203", 1),
         ErrorCode::BadFormatIndicator,
         Some("00"),
     );
+    // "02" (DuitNow's version) with a correct CRC: refused by generic EMVCo.
+    let body = &good.replacen("000201", "000202", 1)[..good.len() - 4];
+    let v02 = format!("{body}{:04X}", qr::crc16(body.as_bytes()));
+    check(&v02, ErrorCode::BadFormatIndicator, Some("00"));
     check(&good[6..], ErrorCode::BadFormatIndicator, Some("00"));
     check("hello", ErrorCode::BadFormatIndicator, Some("00"));
     check("0003010", ErrorCode::BadFormatIndicator, Some("00"));
