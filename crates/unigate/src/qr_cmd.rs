@@ -46,9 +46,14 @@ pub fn run(command: QrCommand) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("unknown profile {name:?}"))?,
                 ),
             };
+            let now_unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_millis()).ok());
             let options = qr::Options {
                 limits: qr::Limits { payload_bytes_max },
                 profile,
+                context: qr::profile::Context { now_unix_ms },
             };
             if lines {
                 decode_lines(&options)
