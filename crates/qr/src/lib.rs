@@ -15,6 +15,7 @@ pub mod json;
 pub mod mpm;
 pub mod profile;
 pub mod rule;
+pub mod schemes;
 pub mod tlv;
 
 pub use crate::crc::crc16;

@@ -264,12 +264,24 @@ pub fn validate<'a>(
         });
     }
 
+    // Under a forced profile only its rules run. Otherwise every scheme the
+    // code carries checks its own part; the governing profile decides on the
+    // generic rules, and each scheme on the rules it raised.
     let profile = forced.unwrap_or_else(|| governing(&code, &carried));
-    profile.check(&code, context, &mut violations);
+    let mut raised: Vec<(Violation, &'static dyn Profile)> = Vec::new();
+    let checkers: &[&'static dyn Profile] = if forced.is_some() { &[] } else { &carried };
+    for p in
+        std::iter::once(&profile).chain(checkers.iter().filter(|p| p.scheme() != profile.scheme()))
+    {
+        let mut own = Vec::new();
+        p.check(&code, context, &mut own);
+        raised.extend(own.into_iter().map(|v| (v, *p)));
+    }
+    let all = violations.into_iter().map(|v| (v, profile)).chain(raised);
 
     let mut warnings = Vec::new();
-    for violation in violations {
-        match profile.tolerance(violation.rule) {
+    for (violation, judge) in all {
+        match judge.tolerance(violation.rule) {
             Some(tolerance) => warnings.push(Warning {
                 rule: violation.rule.id(),
                 tag: violation.tag,

@@ -86,7 +86,7 @@ pub static GENERIC: Generic = Generic;
 /// carries several schemes of the merchant's country, the first listed
 /// governs (an umbrella scheme such as SGQR is listed before the schemes it
 /// wraps).
-pub static PROFILES: &[&dyn Profile] = &[];
+pub static PROFILES: &[&dyn Profile] = crate::schemes::ALL;
 
 /// Find a profile by its scheme name (`emvco` is the generic one).
 pub fn by_name(name: &str) -> Option<&'static dyn Profile> {

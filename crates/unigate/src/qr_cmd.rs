@@ -24,6 +24,10 @@ pub enum QrCommand {
         /// Longest payload accepted, in bytes.
         #[arg(long, default_value_t = qr::Limits::default().payload_bytes_max)]
         payload_bytes_max: usize,
+        /// Judge the codes' own expiry as of this time (RFC 3339) instead of
+        /// now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
     /// Encode a payload.
     Encode,
@@ -38,6 +42,7 @@ pub fn run(command: QrCommand) -> anyhow::Result<ExitCode> {
             lines,
             profile,
             payload_bytes_max,
+            at,
         } => {
             let profile = match profile {
                 None => None,
@@ -46,10 +51,13 @@ pub fn run(command: QrCommand) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("unknown profile {name:?}"))?,
                 ),
             };
-            let now_unix_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()
-                .and_then(|d| i64::try_from(d.as_millis()).ok());
+            let at = match at {
+                Some(text) => text
+                    .parse::<jiff::Timestamp>()
+                    .with_context(|| format!("--at {text:?} is not an RFC 3339 time"))?,
+                None => jiff::Timestamp::now(),
+            };
+            let now_unix_ms = Some(at.as_millisecond());
             let options = qr::Options {
                 limits: qr::Limits { payload_bytes_max },
                 profile,

@@ -102,3 +102,67 @@ pub fn with(id: u8, node: Option<Node>) -> Vec<(u8, Node)> {
     }
     objects
 }
+
+/// Objects (00 included, 63 left out) + `6304` + CRC.
+pub fn encode_with_crc(objects: &[(u8, Node)]) -> String {
+    let body: Vec<(u8, Node)> = objects
+        .iter()
+        .filter(|(id, _)| *id != 63)
+        .cloned()
+        .collect();
+    let mut out = encode_objects(&body);
+    out.push_str("6304");
+    let crc = qr::crc16(out.as_bytes());
+    out.push_str(&format!("{crc:04X}"));
+    out
+}
+
+/// `payload` with the object at `path` (`"53"`, `"26.01"`) set to `value`,
+/// or removed for `None`, and the CRC made right again.
+pub fn mutate(payload: &str, path: &str, value: Option<&str>) -> String {
+    let tree = qr::tlv::parse(payload).expect("structurally sound base");
+    let mut nodes = to_nodes(&tree.objects);
+    let ids: Vec<u8> = path
+        .split('.')
+        .map(|p| p.parse().expect("numeric path"))
+        .collect();
+    set(&mut nodes, &ids, value);
+    encode_with_crc(&nodes)
+}
+
+fn set(nodes: &mut Vec<(u8, Node)>, path: &[u8], value: Option<&str>) {
+    let [first, rest @ ..] = path else { return };
+    let at = nodes.iter().position(|(id, _)| id == first);
+    if rest.is_empty() {
+        match (at, value) {
+            (Some(i), Some(v)) => nodes[i].1 = Node::Value(v.to_string()),
+            (Some(i), None) => {
+                nodes.remove(i);
+            }
+            (None, Some(v)) => {
+                // Before the CRC, which stays last.
+                let end = nodes
+                    .iter()
+                    .position(|(id, _)| *id == 63)
+                    .unwrap_or(nodes.len());
+                nodes.insert(end, (*first, Node::Value(v.to_string())));
+            }
+            (None, None) => {}
+        }
+        return;
+    }
+    let i = match at {
+        Some(i) => i,
+        None => {
+            let end = nodes
+                .iter()
+                .position(|(id, _)| *id == 63)
+                .unwrap_or(nodes.len());
+            nodes.insert(end, (*first, Node::Template(Vec::new())));
+            end
+        }
+    };
+    if let Node::Template(children) = &mut nodes[i].1 {
+        set(children, rest, value);
+    }
+}

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::encoder::reencode;
 use crate::{assert_subset, decode_json};
 
-fn fixtures(file: &str) -> Vec<Value> {
+pub fn fixtures(file: &str) -> Vec<Value> {
     let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("fixture file");
     let list: Vec<Value> = serde_json::from_str(&text).expect("fixture JSON");

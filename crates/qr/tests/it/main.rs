@@ -4,6 +4,7 @@ mod encoder;
 mod errors;
 mod fixtures;
 mod properties;
+mod schemes;
 
 use serde_json::Value;
 

@@ -1,0 +1,118 @@
+//! FPS (Hong Kong): the Faster Payment System in the HKMA Common QR Code
+//! specification (HKQR).
+//!
+//! Sources: odoo/odoo `addons/l10n_hk/models/res_bank.py` (citing the HKMA
+//! Common QR Code Specification: GUID `hk.com.hkicl`, FPS id 02, mobile 03,
+//! email 04; HKD or CNY only); DemChing/hkqr-fps `src/lib/merchantID.ts`
+//! (tag 26 reserved for FPS) and `src/FPS/config.ts` (clearing codes);
+//! nessgor/fps-hk-qrcode `js/emv-code.js`; KwongHauLim/HaLi.FPS
+//! `Builder.cs` (06 amount editable).
+
+use std::borrow::Cow;
+
+use super::{
+    account_with, bad, check_expiry, currency_and_country, guid_is, local_time_ms, name, require,
+};
+use crate::mpm::Code;
+use crate::profile::{Context, Named, Profile};
+use crate::rule::Violation;
+use crate::tlv::Tlv;
+
+const GUID: &[&str] = &["hk.com.hkicl"];
+
+/// Hong Kong time, UTC+8 all year.
+const HKT: i8 = 8;
+
+#[derive(Debug)]
+pub struct Fps;
+
+pub static FPS: Fps = Fps;
+
+impl Profile for Fps {
+    fn scheme(&self) -> &'static str {
+        "fps"
+    }
+
+    fn country(&self) -> Option<&'static str> {
+        Some("HK")
+    }
+
+    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(account, GUID)
+    }
+
+    fn check(&self, code: &Code<'_>, context: &Context, out: &mut Vec<Violation>) {
+        let Some(t) = account_with(code, GUID) else {
+            return;
+        };
+        currency_and_country(
+            code,
+            out,
+            "FPS",
+            ("fps.currency", "fps.country"),
+            &["344", "156"],
+            &["HK"],
+        );
+        let path = format!("{:02}", t.id);
+        let ids = [2u8, 3, 4]
+            .iter()
+            .filter(|i| t.child(**i).is_some())
+            .count();
+        require(
+            ids > 0,
+            out,
+            "fps.proxy",
+            &format!("{path}.02-04"),
+            format!(
+                "an FPS template (tag {path}) names the payee by FPS id (02), mobile (03) or email (04)"
+            ),
+        );
+        if ids > 1 {
+            bad(
+                out,
+                "fps.proxy",
+                t,
+                &path,
+                format!(
+                    "an FPS template (tag {path}) names the payee once; this one has {ids} of 02, 03, 04"
+                ),
+            );
+        }
+        if let Some(x) = t.child(5) {
+            match local_time_ms(x.value, HKT) {
+                Some(expires) => check_expiry(
+                    out,
+                    "fps.merchant_timeout",
+                    context.now_unix_ms,
+                    expires,
+                    x,
+                    &format!("{path}.05"),
+                ),
+                None => bad(
+                    out,
+                    "fps.merchant_timeout",
+                    x,
+                    &format!("{path}.05"),
+                    format!(
+                        "the FPS merchant timeout {:?} is not a date-time (YYMMDDhhmmss)",
+                        x.value
+                    ),
+                ),
+            }
+        }
+    }
+
+    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+        name(named, "clearing_code", account.child_value(1));
+        name(named, "fps_id", account.child_value(2));
+        name(named, "mobile", account.child_value(3));
+        name(named, "email", account.child_value(4));
+        name(named, "merchant_timeout", account.child_value(5));
+        if let Some(v) = account.child_value(6) {
+            named.push((
+                "amount_editable",
+                Cow::Borrowed(if v == "1" { "true" } else { "false" }),
+            ));
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The national scheme profiles (SPEC §2.1). One module per scheme, each
+//! naming in its header the public documents its rules come from; helpers
+//! shared by several schemes live here.
+
+use std::borrow::Cow;
+
+use crate::error::ErrorCode;
+use crate::mpm::Code;
+use crate::profile::{Named, Profile};
+use crate::rule::Violation;
+use crate::tlv::Tlv;
+
+pub mod duitnow;
+pub mod fps;
+pub mod jpqr;
+pub mod khqr;
+pub mod paynow;
+pub mod pix;
+pub mod promptpay;
+pub mod qris;
+pub mod qrph;
+pub mod unionpay;
+pub mod upi;
+pub mod vietqr;
+
+/// Every scheme profile, in precedence order: when a code carries several
+/// schemes of the merchant's country the first listed governs, so an
+/// umbrella scheme (SGQR) comes before the schemes it carries (PayNow), and
+/// UnionPay, carried inside many national codes, comes last.
+pub static ALL: &[&dyn Profile] = &[
+    &paynow::SGQR,
+    &paynow::PAYNOW,
+    &promptpay::PROMPTPAY,
+    &qris::QRIS,
+    &duitnow::DUITNOW,
+    &fps::FPS,
+    &vietqr::VIETQR,
+    &khqr::KHQR,
+    &qrph::QRPH,
+    &pix::PIX,
+    &upi::UPI,
+    &jpqr::JPQR,
+    &unionpay::UNIONPAY,
+];
+
+/// The template's globally unique identifier (sub-tag 00).
+pub(crate) fn guid<'a>(t: &Tlv<'a>) -> Option<&'a str> {
+    t.child_value(0)
+}
+
+/// Whether the template's id is one of `ids`, ignoring ASCII case (issued
+/// codes write `br.gov.bcb.pix` and `BR.GOV.BCB.PIX`, `hk.com.hkicl` and
+/// `HK.COM.HKICL`).
+pub(crate) fn guid_is(t: &Tlv<'_>, ids: &[&str]) -> bool {
+    guid(t).is_some_and(|g| ids.iter().any(|id| g.eq_ignore_ascii_case(id)))
+}
+
+/// The first merchant account template (26-51) of `code` whose id is one
+/// of `ids`.
+pub(crate) fn account_with<'c, 'a>(code: &'c Code<'a>, ids: &[&str]) -> Option<&'c Tlv<'a>> {
+    code.tree
+        .objects
+        .iter()
+        .find(|t| (26..=51).contains(&t.id) && guid_is(t, ids))
+}
+
+/// Add a named field when the value is there.
+pub(crate) fn name<'a>(named: &mut Named<'a>, key: &'static str, value: Option<&'a str>) {
+    if let Some(v) = value {
+        named.push((key, Cow::Borrowed(v)));
+    }
+}
+
+/// The scheme's fixed currency and country: a present tag 53 / 58 must hold
+/// one of the allowed values (absence is the generic rules' business).
+pub(crate) fn currency_and_country(
+    code: &Code<'_>,
+    out: &mut Vec<Violation>,
+    scheme: &'static str,
+    rules: (&'static str, &'static str),
+    currencies: &[&str],
+    countries: &[&str],
+) {
+    for (tag, rule, allowed, what) in [
+        (53u8, rules.0, currencies, "transaction currency"),
+        (58u8, rules.1, countries, "country code"),
+    ] {
+        if let Some(t) = code.get(tag)
+            && !allowed.contains(&t.value)
+        {
+            out.push(Violation::scheme(
+                rule,
+                ErrorCode::BadValue,
+                format!("{tag:02}"),
+                Some(t.position),
+                format!(
+                    "{scheme} codes carry {what} (tag {tag:02}) {}; this one has {:?}",
+                    allowed.join(" or "),
+                    t.value
+                ),
+            ));
+        }
+    }
+}
+
+/// A tag the scheme makes mandatory.
+pub(crate) fn require(
+    present: bool,
+    out: &mut Vec<Violation>,
+    rule: &'static str,
+    tag: &str,
+    message: String,
+) {
+    if !present {
+        out.push(Violation::scheme(
+            rule,
+            ErrorCode::MissingTag,
+            tag,
+            None,
+            message,
+        ));
+    }
+}
+
+/// A value that breaks a scheme's format rule.
+pub(crate) fn bad(
+    out: &mut Vec<Violation>,
+    rule: &'static str,
+    t: &Tlv<'_>,
+    tag: &str,
+    message: String,
+) {
+    out.push(Violation::scheme(
+        rule,
+        ErrorCode::BadValue,
+        tag,
+        Some(t.position),
+        message,
+    ));
+}
+
+/// Whether `s` is non-empty ASCII digits.
+pub(crate) fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A local date (`YYYYMMDD`), date-time (`YYYYMMDDhhmmss`) or two-digit-year
+/// date-time (`YYMMDDhhmmss`) at a fixed UTC offset, as Unix milliseconds. A
+/// bare date means the end of that day.
+pub(crate) fn local_time_ms(text: &str, utc_offset_hours: i8) -> Option<i64> {
+    if !digits(text) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| text.get(r)?.parse::<i16>().ok();
+    let (y, rest) = match text.len() {
+        8 | 14 => (n(0..4)?, 4),
+        12 => (2000 + n(0..2)?, 2),
+        _ => return None,
+    };
+    let (mo, d) = (n(rest..rest + 2)?, n(rest + 2..rest + 4)?);
+    let (h, mi, s) = if text.len() == 8 {
+        (23, 59, 59)
+    } else {
+        (
+            n(rest + 4..rest + 6)?,
+            n(rest + 6..rest + 8)?,
+            n(rest + 8..rest + 10)?,
+        )
+    };
+    let dt = jiff::civil::DateTime::new(
+        y,
+        i8::try_from(mo).ok()?,
+        i8::try_from(d).ok()?,
+        i8::try_from(h).ok()?,
+        i8::try_from(mi).ok()?,
+        i8::try_from(s).ok()?,
+        0,
+    )
+    .ok()?;
+    let offset = jiff::tz::Offset::constant(utc_offset_hours);
+    let ts = offset.to_timestamp(dt).ok()?;
+    Some(ts.as_millisecond())
+}
+
+/// An expiry check: `expires_ms` against the context's clock.
+pub(crate) fn check_expiry(
+    out: &mut Vec<Violation>,
+    rule: &'static str,
+    now_ms: Option<i64>,
+    expires_ms: i64,
+    t: &Tlv<'_>,
+    tag: &str,
+) {
+    if let Some(now) = now_ms
+        && now > expires_ms
+    {
+        let when = jiff::Timestamp::from_millisecond(expires_ms)
+            .map(|ts| ts.to_string())
+            .unwrap_or_else(|_| expires_ms.to_string());
+        out.push(Violation::scheme(
+            rule,
+            ErrorCode::Expired,
+            tag,
+            Some(t.position),
+            format!("the code expired at {when} (tag {tag})"),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times() {
+        // 2030-12-31 23:59:59 in Singapore (UTC+8) is 15:59:59 UTC.
+        assert_eq!(local_time_ms("20301231", 8), Some(1_924_963_199_000));
+        assert_eq!(local_time_ms("20301231235959", 8), Some(1_924_963_199_000));
+        assert_eq!(local_time_ms("301231235959", 8), Some(1_924_963_199_000));
+        assert_eq!(local_time_ms("20301332", 8), None);
+        assert_eq!(local_time_ms("2030123", 8), None);
+        assert_eq!(local_time_ms("abcdefgh", 8), None);
+    }
+}
