@@ -1,4 +1,6 @@
 //! The qr crate's integration tests: one binary, one module per feature.
+// Test helpers index freely: a panic in a test is a failed test.
+#![allow(clippy::indexing_slicing)]
 
 mod encoder;
 mod errors;
