@@ -10,6 +10,7 @@
 
 pub mod amount;
 mod crc;
+pub mod encode;
 pub mod error;
 pub mod json;
 pub mod mpm;

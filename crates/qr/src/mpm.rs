@@ -8,7 +8,7 @@ use crate::rule::{Rule, Violation, Warning};
 use crate::tlv::{self, Tlv, Tree};
 
 /// How the code was generated (tag 01).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Initiation {
     /// `11`: may be paid many times.

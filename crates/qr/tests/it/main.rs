@@ -3,6 +3,7 @@
 #![allow(clippy::indexing_slicing)]
 
 mod encoder;
+mod encoding;
 mod errors;
 mod fixtures;
 mod properties;
