@@ -163,3 +163,29 @@ pub fn error_catalogue(root: &Path) -> Vec<String> {
     }
     problems
 }
+
+/// `docs/schemes.md` names every scheme profile and every deviation each
+/// one tolerates.
+pub fn scheme_docs(root: &Path) -> Vec<String> {
+    let doc = std::fs::read_to_string(root.join("docs/schemes.md")).unwrap_or_default();
+    let mut problems = Vec::new();
+    for p in qr::profile::PROFILES {
+        let Some(row) = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}`", p.scheme())))
+        else {
+            problems.push(format!("docs/schemes.md has no row for `{}`", p.scheme()));
+            continue;
+        };
+        for t in p.tolerances() {
+            if !row.contains(t.rule.id()) {
+                problems.push(format!(
+                    "docs/schemes.md does not say that `{}` tolerates `{}`",
+                    p.scheme(),
+                    t.rule.id()
+                ));
+            }
+        }
+    }
+    problems
+}

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
             let mut problems: Vec<String> =
                 xtask::tidy(&root).iter().map(ToString::to_string).collect();
             problems.extend(xtask::error_catalogue(&root));
+            problems.extend(xtask::scheme_docs(&root));
             for p in &problems {
                 println!("{p}");
             }

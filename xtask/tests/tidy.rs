@@ -28,3 +28,9 @@ fn tidy_sees_a_planted_unwrap() {
         "{rules:?}"
     );
 }
+
+#[test]
+fn scheme_docs_match_the_profiles() {
+    let problems = xtask::scheme_docs(&xtask::root());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
