@@ -41,6 +41,11 @@ impl Serialize for ValidJson<'_, '_> {
         m.serialize_entry("additional", &Additional(code.get(62)))?;
         m.serialize_entry("merchant_alternate_language", &Language(code.get(64)))?;
         m.serialize_entry("convenience_fee", &Convenience(d))?;
+        m.serialize_entry(
+            "expires_at",
+            &d.expiry.as_ref().map(|x| rfc3339_ms(x.at_unix_ms)),
+        )?;
+        m.serialize_entry("expired", &d.expired)?;
         m.serialize_entry("tags", &Objects(&code.tree.objects))?;
         m.serialize_entry("warnings", &d.warnings)?;
         m.end()
@@ -184,4 +189,11 @@ impl Serialize for Convenience<'_, '_> {
         m.serialize_entry("percentage", &code.value(57))?;
         m.end()
     }
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ms.to_string())
 }

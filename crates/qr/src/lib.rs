@@ -46,6 +46,9 @@ pub struct Options {
     pub profile: Option<&'static dyn profile::Profile>,
     /// What checks may know beyond the payload (the time, for expiry).
     pub context: profile::Context,
+    /// Refuse a code whose own expiry has passed (error `expired`) instead
+    /// of reporting `expired: true`. Paying needs this; decoding does not.
+    pub refuse_expired: bool,
 }
 
 /// The kinds of payload the codec knows.
@@ -119,7 +122,24 @@ pub fn decode_bytes<'a>(input: &'a [u8], options: &Options) -> Result<Decoded<'a
 pub fn decode<'a>(payload: &'a str, options: &Options) -> Result<Decoded<'a>, DecodeError> {
     check_size(payload.len(), options)?;
     let code = mpm::parse(payload)?;
-    mpm::validate(code, options.profile, &options.context).map(Decoded::Mpm)
+    let decoded = mpm::validate(code, options.profile, &options.context)?;
+    if options.refuse_expired
+        && decoded.expired == Some(true)
+        && let Some(x) = &decoded.expiry
+    {
+        return Err(DecodeError {
+            code: ErrorCode::Expired,
+            message: format!(
+                "the code expired at {} (tag {})",
+                json::rfc3339_ms(x.at_unix_ms),
+                x.tag
+            ),
+            tag: Some(x.tag.clone()),
+            position: decoded.code.position_of(&x.tag),
+            rule: Some(x.rule),
+        });
+    }
+    Ok(Decoded::Mpm(decoded))
 }
 
 fn check_size(len: usize, options: &Options) -> Result<(), DecodeError> {

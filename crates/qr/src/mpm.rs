@@ -49,6 +49,19 @@ impl<'a> Code<'a> {
         currency_from_numeric(self.value(53)?)
     }
 
+    /// The character position of the object at `path` (`"99.01"`).
+    pub fn position_of(&self, path: &str) -> Option<usize> {
+        let mut objects = self.tree.objects.as_slice();
+        let mut found = None;
+        for part in path.split('.') {
+            let id: u8 = part.parse().ok()?;
+            let t = objects.iter().find(|t| t.id == id)?;
+            found = Some(t.position);
+            objects = t.children.as_deref().unwrap_or(&[]);
+        }
+        found
+    }
+
     /// The merchant account entries, 02-51, in payload order.
     pub fn accounts(&self) -> impl Iterator<Item = &Tlv<'a>> {
         self.tree
@@ -108,6 +121,10 @@ pub struct Decoded<'a> {
     pub amount: Option<Amount>,
     pub accounts: Vec<Account<'a>>,
     pub warnings: Vec<Warning>,
+    /// The expiry the code carries (KHQR, PayNow, FPS), if any.
+    pub expiry: Option<profile::Expiry>,
+    /// Whether that expiry has passed; `None` without an expiry or a clock.
+    pub expired: Option<bool>,
 }
 
 impl Decoded<'_> {
@@ -292,6 +309,14 @@ pub fn validate<'a>(
         }
     }
 
+    let expiry = std::iter::once(&profile)
+        .chain(checkers)
+        .find_map(|p| p.expiry(&code));
+    let expired = expiry
+        .as_ref()
+        .zip(context.now_unix_ms)
+        .map(|(x, now)| now > x.at_unix_ms);
+
     let currency = code.currency();
     let amount = code
         .value(54)
@@ -310,6 +335,8 @@ pub fn validate<'a>(
         accounts,
         schemes,
         warnings,
+        expiry,
+        expired,
         profile,
         code,
     })

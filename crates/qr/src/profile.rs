@@ -20,6 +20,16 @@ pub struct Context {
     pub now_unix_ms: Option<i64>,
 }
 
+/// The expiry a code carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    pub at_unix_ms: i64,
+    /// Where it is written, e.g. `99.01`.
+    pub tag: String,
+    /// The rule an expired code breaks, e.g. `khqr.expiry`.
+    pub rule: &'static str,
+}
+
 /// Why a profile accepts a deviation from generic EMVCo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tolerance {
@@ -50,6 +60,12 @@ pub trait Profile: Send + Sync + std::fmt::Debug {
 
     /// Rules the scheme adds on top of generic EMVCo.
     fn check(&self, _code: &Code<'_>, _context: &Context, _violations: &mut Vec<Violation>) {}
+
+    /// When the code stops being payable, if the scheme writes that into
+    /// its codes.
+    fn expiry(&self, _code: &Code<'_>) -> Option<Expiry> {
+        None
+    }
 
     /// The scheme's own fields of one of its account entries, by name.
     fn named<'a>(&self, _code: &Code<'a>, _account: &Tlv<'a>, _named: &mut Named<'a>) {}

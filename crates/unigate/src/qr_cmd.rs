@@ -28,6 +28,10 @@ pub enum QrCommand {
         /// now.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Refuse codes whose own expiry has passed (error `expired`)
+        /// instead of reporting `"expired": true`.
+        #[arg(long)]
+        refuse_expired: bool,
     },
     /// Encode a payload.
     Encode,
@@ -43,6 +47,7 @@ pub fn run(command: QrCommand) -> anyhow::Result<ExitCode> {
             profile,
             payload_bytes_max,
             at,
+            refuse_expired,
         } => {
             let profile = match profile {
                 None => None,
@@ -62,6 +67,7 @@ pub fn run(command: QrCommand) -> anyhow::Result<ExitCode> {
                 limits: qr::Limits { payload_bytes_max },
                 profile,
                 context: qr::profile::Context { now_unix_ms },
+                refuse_expired,
             };
             if lines {
                 decode_lines(&options)

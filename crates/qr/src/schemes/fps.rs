@@ -10,11 +10,9 @@
 
 use std::borrow::Cow;
 
-use super::{
-    account_with, bad, check_expiry, currency_and_country, guid_is, local_time_ms, name, require,
-};
+use super::{account_with, bad, currency_and_country, guid_is, local_time_ms, name, require};
 use crate::mpm::Code;
-use crate::profile::{Context, Named, Profile};
+use crate::profile::{Context, Expiry, Named, Profile};
 use crate::rule::Violation;
 use crate::tlv::Tlv;
 
@@ -41,7 +39,7 @@ impl Profile for Fps {
         guid_is(account, GUID)
     }
 
-    fn check(&self, code: &Code<'_>, context: &Context, out: &mut Vec<Violation>) {
+    fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
         let Some(t) = account_with(code, GUID) else {
             return;
         };
@@ -80,14 +78,7 @@ impl Profile for Fps {
         }
         if let Some(x) = t.child(5) {
             match local_time_ms(x.value, HKT) {
-                Some(expires) => check_expiry(
-                    out,
-                    "fps.merchant_timeout",
-                    context.now_unix_ms,
-                    expires,
-                    x,
-                    &format!("{path}.05"),
-                ),
+                Some(_) => {}
                 None => bad(
                     out,
                     "fps.merchant_timeout",
@@ -100,6 +91,16 @@ impl Profile for Fps {
                 ),
             }
         }
+    }
+
+    fn expiry(&self, code: &Code<'_>) -> Option<Expiry> {
+        let t = account_with(code, GUID)?;
+        let at_unix_ms = local_time_ms(t.child(5)?.value, HKT)?;
+        Some(Expiry {
+            at_unix_ms,
+            tag: format!("{:02}.05", t.id),
+            rule: "fps.merchant_timeout",
+        })
     }
 
     fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {

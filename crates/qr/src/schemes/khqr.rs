@@ -11,9 +11,9 @@
 
 use std::borrow::Cow;
 
-use super::{bad, check_expiry, currency_and_country, name, require};
+use super::{bad, currency_and_country, name, require};
 use crate::mpm::{Code, Initiation};
-use crate::profile::{Context, Named, Profile, Tolerance};
+use crate::profile::{Context, Expiry, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
 use crate::tlv::Tlv;
 
@@ -55,7 +55,7 @@ impl Profile for Khqr {
         T
     }
 
-    fn check(&self, code: &Code<'_>, context: &Context, out: &mut Vec<Violation>) {
+    fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
         let Some(account) = code.tree.objects.iter().find(|t| is_bakong_account(t)) else {
             return;
         };
@@ -103,9 +103,7 @@ impl Profile for Khqr {
                     "a KHQR code with an amount carries its expiry time in tag 99.01".to_string(),
                 ),
                 Some(x) => match x.value.parse::<i64>() {
-                    Ok(expires) if x.value.len() == 13 && super::digits(x.value) => {
-                        check_expiry(out, "khqr.expiry", context.now_unix_ms, expires, x, "99.01");
-                    }
+                    Ok(_) if x.value.len() == 13 && super::digits(x.value) => {}
                     _ => bad(
                         out,
                         "khqr.expiry_format",
@@ -119,6 +117,16 @@ impl Profile for Khqr {
                 },
             }
         }
+    }
+
+    fn expiry(&self, code: &Code<'_>) -> Option<Expiry> {
+        let x = code.get(99)?.child(1)?;
+        let at_unix_ms = x.value.parse().ok().filter(|_| x.value.len() == 13)?;
+        Some(Expiry {
+            at_unix_ms,
+            tag: "99.01".into(),
+            rule: "khqr.expiry",
+        })
     }
 
     fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {

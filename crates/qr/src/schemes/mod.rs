@@ -182,31 +182,6 @@ pub(crate) fn local_time_ms(text: &str, utc_offset_hours: i8) -> Option<i64> {
     Some(ts.as_millisecond())
 }
 
-/// An expiry check: `expires_ms` against the context's clock.
-pub(crate) fn check_expiry(
-    out: &mut Vec<Violation>,
-    rule: &'static str,
-    now_ms: Option<i64>,
-    expires_ms: i64,
-    t: &Tlv<'_>,
-    tag: &str,
-) {
-    if let Some(now) = now_ms
-        && now > expires_ms
-    {
-        let when = jiff::Timestamp::from_millisecond(expires_ms)
-            .map(|ts| ts.to_string())
-            .unwrap_or_else(|_| expires_ms.to_string());
-        out.push(Violation::scheme(
-            rule,
-            ErrorCode::Expired,
-            tag,
-            Some(t.position),
-            format!("the code expired at {when} (tag {tag})"),
-        ));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,11 +15,9 @@
 
 use std::borrow::Cow;
 
-use super::{
-    account_with, bad, check_expiry, currency_and_country, guid_is, local_time_ms, name, require,
-};
+use super::{account_with, bad, currency_and_country, guid_is, local_time_ms, name, require};
 use crate::mpm::Code;
-use crate::profile::{Context, Named, Profile};
+use crate::profile::{Context, Expiry, Named, Profile};
 use crate::rule::Violation;
 use crate::tlv::Tlv;
 
@@ -47,7 +45,7 @@ impl Profile for PayNow {
         guid_is(account, PAYNOW_ID)
     }
 
-    fn check(&self, code: &Code<'_>, context: &Context, out: &mut Vec<Violation>) {
+    fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
         let Some(t) = account_with(code, PAYNOW_ID) else {
             return;
         };
@@ -93,14 +91,7 @@ impl Profile for PayNow {
             && super::digits(x.value)
         {
             match local_time_ms(x.value, SGT) {
-                Some(expires) => check_expiry(
-                    out,
-                    "paynow.expiry",
-                    context.now_unix_ms,
-                    expires,
-                    x,
-                    &format!("{path}.04"),
-                ),
+                Some(_) => {}
                 None => bad(
                     out,
                     "paynow.expiry",
@@ -110,6 +101,20 @@ impl Profile for PayNow {
                 ),
             }
         }
+    }
+
+    fn expiry(&self, code: &Code<'_>) -> Option<Expiry> {
+        let t = account_with(code, PAYNOW_ID)?;
+        let x = t.child(4)?;
+        if !matches!(x.value.len(), 8 | 14) {
+            return None;
+        }
+        let at_unix_ms = local_time_ms(x.value, SGT)?;
+        Some(Expiry {
+            at_unix_ms,
+            tag: format!("{:02}.04", t.id),
+            rule: "paynow.expiry",
+        })
     }
 
     fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {

@@ -10,8 +10,9 @@ use crate::assert_subset;
 use crate::encoder::mutate;
 use crate::fixtures::fixtures;
 
-fn options(now: Option<&str>, profile: Option<&str>) -> qr::Options {
+fn options(now: Option<&str>, profile: Option<&str>, refuse_expired: bool) -> qr::Options {
     qr::Options {
+        refuse_expired,
         profile: profile.map(|p| qr::profile::by_name(p).expect("known profile")),
         context: qr::profile::Context {
             now_unix_ms: now.map(|t| {
@@ -25,7 +26,11 @@ fn options(now: Option<&str>, profile: Option<&str>) -> qr::Options {
 }
 
 fn decode(payload: &str, now: Option<&str>, profile: Option<&str>) -> Value {
-    let text = match qr::decode(payload, &options(now, profile)) {
+    decode_with(payload, &options(now, profile, false))
+}
+
+fn decode_with(payload: &str, options: &qr::Options) -> Value {
+    let text = match qr::decode(payload, options) {
         Ok(d) => d.to_json(),
         Err(e) => e.to_json(),
     };
@@ -46,10 +51,10 @@ fn published_codes_decode_as_expected() {
     assert!(list.len() > 150);
     for f in &list {
         let name = f["name"].as_str().unwrap_or("?");
-        let actual = decode(
+        let refuse = f["refuse_expired"].as_bool().unwrap_or(false);
+        let actual = decode_with(
             f["payload"].as_str().expect("payload"),
-            f["now"].as_str(),
-            None,
+            &options(f["now"].as_str(), None, refuse),
         );
         assert_subset(&f["expect"], &actual, name);
         if let Some(refusal) = f.get("generic_refuses") {
@@ -305,7 +310,8 @@ fn every_added_rule_is_shown_both_ways() {
         assert_eq!(ok["valid"], true, "{}: {ok}", c.base);
         // ...and the one change breaks exactly the rule.
         let broken = mutate(&base, c.path, c.value);
-        let d = decode(&broken, c.now, None);
+        // A code past its expiry is refused where a payment would be.
+        let d = decode_with(&broken, &options(c.now, None, c.now.is_some()));
         assert_eq!(
             d["valid"], false,
             "{} {}={:?}: {d}",
@@ -324,4 +330,29 @@ fn every_added_rule_is_shown_both_ways() {
         covered.insert(c.rule);
     }
     assert!(covered.len() >= 50, "{}", covered.len());
+}
+
+#[test]
+fn expiry_is_reported_and_refused_only_when_asked() {
+    let kh = payload_of("kh4_khqr_rs_aba_merchant");
+    let before = decode(&kh, Some("2025-01-01T00:00:00Z"), None);
+    assert_eq!(before["valid"], true);
+    assert_eq!(before["expires_at"], "2025-10-07T02:52:05.337Z");
+    assert_eq!(before["expired"], false);
+    let after = decode(&kh, Some("2026-01-01T00:00:00Z"), None);
+    assert_eq!(after["valid"], true);
+    assert_eq!(after["expired"], true);
+    let no_clock = decode(&kh, None, None);
+    assert_eq!(no_clock["expired"], Value::Null);
+    assert_eq!(no_clock["expires_at"], "2025-10-07T02:52:05.337Z");
+    let refused = decode_with(&kh, &options(Some("2026-01-01T00:00:00Z"), None, true));
+    assert_eq!(refused["error"]["code"], "expired");
+    assert_eq!(refused["error"]["tag"], "99.01");
+    assert!(refused["error"]["position"].is_number());
+    let fresh = decode_with(&kh, &options(Some("2025-01-01T00:00:00Z"), None, true));
+    assert_eq!(fresh["valid"], true);
+    // A code without an expiry has none.
+    let static_code = decode(&payload_of(PP), Some("2026-01-01T00:00:00Z"), None);
+    assert_eq!(static_code["expires_at"], Value::Null);
+    assert_eq!(static_code["expired"], Value::Null);
 }
