@@ -4,6 +4,7 @@
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::mpm::{ADDITIONAL_FIELDS, Decoded};
+use crate::rule::Warning;
 use crate::tlv::Tlv;
 use crate::{DecodeError, Format};
 
@@ -196,4 +197,196 @@ pub fn rfc3339_ms(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())
         .unwrap_or_else(|_| ms.to_string())
+}
+
+/// The keys every format's JSON shares, for formats without them.
+fn common<M: SerializeMap>(
+    m: &mut M,
+    format: Format,
+    scheme: &str,
+    schemes: &[&str],
+) -> Result<(), M::Error> {
+    m.serialize_entry("valid", &true)?;
+    m.serialize_entry("format", format.as_str())?;
+    m.serialize_entry("scheme", scheme)?;
+    m.serialize_entry("schemes", schemes)?;
+    Ok(())
+}
+
+/// `{"valid": true, "format": "emvco-cpm", ...}`.
+#[derive(Debug)]
+pub struct CpmJson<'d>(pub &'d crate::cpm::Decoded);
+
+impl Serialize for CpmJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let mut m = s.serialize_map(None)?;
+        common(&mut m, Format::EmvcoCpm, d.scheme(), &d.schemes)?;
+        m.serialize_entry("initiation", &None::<()>)?;
+        m.serialize_entry("merchant", &None::<()>)?;
+        m.serialize_entry("currency", &None::<()>)?;
+        m.serialize_entry("amount", &None::<()>)?;
+        let apps: Vec<serde_json::Value> = d
+            .applications
+            .iter()
+            .map(|a| serde_json::json!({"aid": a.aid, "label": a.label, "scheme": a.scheme}))
+            .collect();
+        m.serialize_entry("applications", &apps)?;
+        m.serialize_entry("pan_last4", &d.pan_last4)?;
+        m.serialize_entry("cardholder_name", &d.cardholder_name)?;
+        m.serialize_entry("language", &d.language)?;
+        m.serialize_entry("tags", &BerObjects(&d.objects))?;
+        m.serialize_entry("warnings", &[] as &[Warning])?;
+        m.end()
+    }
+}
+
+/// SPEC §5: uppercase hex keys; a constructed tag is an object of its
+/// children; a tag repeated at one level is a list; text elements as text,
+/// all others as uppercase hex.
+struct BerObjects<'t>(&'t [crate::cpm::Ber]);
+
+impl Serialize for BerObjects<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut keys: Vec<&[u8]> = Vec::new();
+        for o in self.0 {
+            if !keys.contains(&o.tag.as_slice()) {
+                keys.push(&o.tag);
+            }
+        }
+        let mut m = s.serialize_map(Some(keys.len()))?;
+        for key in keys {
+            let same: Vec<&crate::cpm::Ber> = self.0.iter().filter(|o| o.tag == key).collect();
+            let hex = crate::cpm::hex_upper(key);
+            match same.as_slice() {
+                [one] => m.serialize_entry(&hex, &BerValue(one))?,
+                many => {
+                    let values: Vec<BerValue<'_>> = many.iter().map(|o| BerValue(o)).collect();
+                    m.serialize_entry(&hex, &values)?;
+                }
+            }
+        }
+        m.end()
+    }
+}
+
+struct BerValue<'t>(&'t crate::cpm::Ber);
+
+impl Serialize for BerValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = self.0;
+        match &o.children {
+            Some(children) => BerObjects(children).serialize(s),
+            None if crate::cpm::TEXT_TAGS.contains(&o.tag.as_slice()) => {
+                s.serialize_str(&String::from_utf8_lossy(&o.value))
+            }
+            None => s.serialize_str(&crate::cpm::hex_upper(&o.value)),
+        }
+    }
+}
+
+/// `{"valid": true, "format": "cn-payment-code", ...}`: the code itself is a
+/// bearer secret and is not repeated.
+#[derive(Debug)]
+pub struct PaymentCodeJson<'d>(pub &'d crate::cn::PaymentCode);
+
+impl Serialize for PaymentCodeJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        common(&mut m, Format::CnPaymentCode, c.scheme, &[c.scheme])?;
+        m.serialize_entry("initiation", &None::<()>)?;
+        m.serialize_entry("merchant", &None::<()>)?;
+        m.serialize_entry("currency", &None::<()>)?;
+        m.serialize_entry("amount", &None::<()>)?;
+        m.serialize_entry(
+            "payment_code",
+            &serde_json::json!({"length": c.length, "prefix": c.prefix, "last4": c.last4, "region": c.region}),
+        )?;
+        m.serialize_entry("tags", &serde_json::Map::new())?;
+        m.serialize_entry("warnings", &[] as &[Warning])?;
+        m.end()
+    }
+}
+
+/// `{"valid": true, "format": "cn-merchant-url", ...}`.
+#[derive(Debug)]
+pub struct MerchantUrlJson<'d>(pub &'d crate::cn::MerchantUrl);
+
+impl Serialize for MerchantUrlJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let u = self.0;
+        let mut m = s.serialize_map(None)?;
+        common(&mut m, Format::CnMerchantUrl, u.scheme, &[u.scheme])?;
+        m.serialize_entry("initiation", &None::<()>)?;
+        m.serialize_entry("merchant", &None::<()>)?;
+        m.serialize_entry("currency", &None::<()>)?;
+        m.serialize_entry("amount", &None::<()>)?;
+        let query: serde_json::Map<String, serde_json::Value> = u
+            .query
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        m.serialize_entry(
+            "url",
+            &serde_json::json!({"url": u.url, "scheme": u.url_scheme, "host": u.host, "path": u.path, "query": query, "token": u.token}),
+        )?;
+        m.serialize_entry("tags", &serde_json::Map::new())?;
+        m.serialize_entry("warnings", &[] as &[Warning])?;
+        m.end()
+    }
+}
+
+/// `{"valid": true, "format": "upi-uri", ...}`.
+#[derive(Debug)]
+pub struct UpiJson<'d>(pub &'d crate::cn::UpiUri);
+
+impl Serialize for UpiJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let u = self.0;
+        let mut m = s.serialize_map(None)?;
+        common(&mut m, Format::UpiUri, "upi", &["upi"])?;
+        // A transaction reference marks a dynamic (single-order) link.
+        let initiation = if u.get("tr").is_some_and(|t| !t.is_empty()) {
+            "dynamic"
+        } else {
+            "static"
+        };
+        m.serialize_entry("initiation", initiation)?;
+        m.serialize_entry(
+            "merchant",
+            &serde_json::json!({"name": u.get("pn"), "city": null, "mcc": u.get("mc"), "country": "IN", "postal_code": null}),
+        )?;
+        m.serialize_entry("currency", "INR")?;
+        m.serialize_entry("amount", &u.amount.map(|a| a.to_string()))?;
+        let named: serde_json::Map<String, serde_json::Value> = [
+            ("vpa", "pa"),
+            ("payee_name", "pn"),
+            ("transaction_reference", "tr"),
+            ("transaction_id", "tid"),
+            ("note", "tn"),
+            ("minimum_amount", "mam"),
+            ("reference_url", "url"),
+        ]
+        .iter()
+        .filter_map(|(name, key)| {
+            u.get(key)
+                .filter(|v| !v.is_empty() && *v != "null")
+                .map(|v| (name.to_string(), serde_json::Value::String(v.to_string())))
+        })
+        .collect();
+        m.serialize_entry(
+            "accounts",
+            &[serde_json::json!({"tag": null, "scheme": "upi", "named": named})],
+        )?;
+        let params: serde_json::Map<String, serde_json::Value> = u
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        m.serialize_entry("params", &params)?;
+        m.serialize_entry("tags", &serde_json::Map::new())?;
+        m.serialize_entry("warnings", &[] as &[Warning])?;
+        m.end()
+    }
 }

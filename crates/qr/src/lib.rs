@@ -1,14 +1,17 @@
 //! QR payment codes.
 //!
 //! [`decode`] takes any payload (bytes or text) within the configured
-//! [`Limits`], recognises its format, and returns the validated view or a
-//! [`DecodeError`] with a stable [`ErrorCode`]. Today that is EMVCo
-//! merchant-presented mode ([`mpm`]); each scheme's rules plug in through
-//! the [`profile::Profile`] trait.
+//! [`Limits`], recognises its format — EMVCo merchant-presented ([`mpm`],
+//! with each scheme's rules behind the [`profile::Profile`] trait) or
+//! consumer-presented ([`cpm`]), a Chinese wallet's payment code, a merchant
+//! URL code or a UPI link ([`cn`]) — and returns the validated view or a
+//! [`DecodeError`] with a stable [`ErrorCode`].
 //!
 //! This crate does no I/O.
 
 pub mod amount;
+pub mod cn;
+pub mod cpm;
 mod crc;
 pub mod encode;
 pub mod error;
@@ -56,6 +59,14 @@ pub struct Options {
 pub enum Format {
     /// EMVCo merchant-presented mode.
     EmvcoMpm,
+    /// EMVCo consumer-presented mode (base64 of BER-TLV).
+    EmvcoCpm,
+    /// A Chinese wallet's payment code (digits).
+    CnPaymentCode,
+    /// A Chinese merchant's URL code.
+    CnMerchantUrl,
+    /// A `upi://pay` link.
+    UpiUri,
 }
 
 impl Format {
@@ -63,6 +74,25 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::EmvcoMpm => "emvco-mpm",
+            Format::EmvcoCpm => "emvco-cpm",
+            Format::CnPaymentCode => "cn-payment-code",
+            Format::CnMerchantUrl => "cn-merchant-url",
+            Format::UpiUri => "upi-uri",
+        }
+    }
+
+    /// The format a payload is in, from its first characters.
+    pub fn detect(payload: &str) -> Format {
+        if cn::looks_like_upi(payload) {
+            Format::UpiUri
+        } else if cn::looks_like_url(payload) {
+            Format::CnMerchantUrl
+        } else if cpm::looks_like(payload) {
+            Format::EmvcoCpm
+        } else if cn::looks_like_payment_code(payload) {
+            Format::CnPaymentCode
+        } else {
+            Format::EmvcoMpm
         }
     }
 }
@@ -71,12 +101,31 @@ impl Format {
 #[derive(Clone, Debug)]
 pub enum Decoded<'a> {
     Mpm(mpm::Decoded<'a>),
+    Cpm(cpm::Decoded),
+    PaymentCode(cn::PaymentCode),
+    MerchantUrl(cn::MerchantUrl),
+    Upi(cn::UpiUri),
 }
 
 impl Decoded<'_> {
     pub fn format(&self) -> Format {
         match self {
             Decoded::Mpm(_) => Format::EmvcoMpm,
+            Decoded::Cpm(_) => Format::EmvcoCpm,
+            Decoded::PaymentCode(_) => Format::CnPaymentCode,
+            Decoded::MerchantUrl(_) => Format::CnMerchantUrl,
+            Decoded::Upi(_) => Format::UpiUri,
+        }
+    }
+
+    /// The governing scheme.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Decoded::Mpm(d) => d.scheme(),
+            Decoded::Cpm(d) => d.scheme(),
+            Decoded::PaymentCode(c) => c.scheme,
+            Decoded::MerchantUrl(u) => u.scheme,
+            Decoded::Upi(_) => "upi",
         }
     }
 
@@ -84,6 +133,10 @@ impl Decoded<'_> {
     pub fn to_json(&self) -> String {
         match self {
             Decoded::Mpm(d) => serde_json::to_string(&json::ValidJson(d)),
+            Decoded::Cpm(d) => serde_json::to_string(&json::CpmJson(d)),
+            Decoded::PaymentCode(c) => serde_json::to_string(&json::PaymentCodeJson(c)),
+            Decoded::MerchantUrl(u) => serde_json::to_string(&json::MerchantUrlJson(u)),
+            Decoded::Upi(u) => serde_json::to_string(&json::UpiJson(u)),
         }
         .unwrap_or_else(|e| {
             format!(
@@ -121,6 +174,13 @@ pub fn decode_bytes<'a>(input: &'a [u8], options: &Options) -> Result<Decoded<'a
 /// Decode a payload.
 pub fn decode<'a>(payload: &'a str, options: &Options) -> Result<Decoded<'a>, DecodeError> {
     check_size(payload.len(), options)?;
+    match Format::detect(payload) {
+        Format::EmvcoMpm => {}
+        Format::EmvcoCpm => return cpm::decode(payload).map(Decoded::Cpm),
+        Format::CnPaymentCode => return cn::payment_code(payload).map(Decoded::PaymentCode),
+        Format::CnMerchantUrl => return cn::merchant_url(payload).map(Decoded::MerchantUrl),
+        Format::UpiUri => return cn::upi_uri(payload).map(Decoded::Upi),
+    }
     let code = mpm::parse(payload)?;
     let decoded = mpm::validate(code, options.profile, &options.context)?;
     if options.refuse_expired

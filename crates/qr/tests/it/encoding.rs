@@ -357,7 +357,9 @@ proptest! {
         let (spec, key, value) = spec(scheme, &p);
         let options = qr::Options::default();
         let payload = spec.encode(&options).map_err(|e| TestCaseError::fail(format!("{scheme}: {e}")))?;
-        let qr::Decoded::Mpm(d) = qr::decode(&payload, &options).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let Ok(qr::Decoded::Mpm(d)) = qr::decode(&payload, &options) else {
+            return Err(TestCaseError::fail(format!("{payload} is not a valid MPM code")));
+        };
         prop_assert_eq!(d.scheme(), scheme);
         prop_assert_eq!(d.merchant.name, Some(p.name.as_str()));
         prop_assert_eq!(d.merchant.city, Some(p.city.as_str()));

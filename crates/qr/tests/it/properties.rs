@@ -118,7 +118,9 @@ proptest! {
         let payload = encode_payload(&objects);
         let d = qr::decode(&payload, &qr::Options::default())
             .map_err(|e| TestCaseError::fail(format!("{payload}: {e}")))?;
-        let qr::Decoded::Mpm(d) = d;
+        let qr::Decoded::Mpm(d) = d else {
+            return Err(TestCaseError::fail("not MPM"));
+        };
         prop_assert_eq!(d.merchant.name, Some(name.as_str()));
         prop_assert_eq!(d.merchant.city, Some(city.as_str()));
         prop_assert_eq!(d.amount.map(|a| a.minor()), Some(minor));
