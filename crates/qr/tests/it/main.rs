@@ -6,6 +6,7 @@ mod encoder;
 mod encoding;
 mod errors;
 mod fixtures;
+mod formats;
 mod properties;
 mod schemes;
 
