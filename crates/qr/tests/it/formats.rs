@@ -152,7 +152,10 @@ fn tree() -> impl Strategy<Value = Vec<Ber>> {
         })
 }
 
-fn strip(objects: &[Ber]) -> Vec<(Vec<u8>, Vec<u8>, Option<Vec<(Vec<u8>, Vec<u8>)>>)> {
+/// Tag, value, and children as (tag, encoded value): a tree without offsets.
+type Stripped = Vec<(Vec<u8>, Vec<u8>, Option<Vec<(Vec<u8>, Vec<u8>)>>)>;
+
+fn strip(objects: &[Ber]) -> Stripped {
     objects
         .iter()
         .map(|o| {
