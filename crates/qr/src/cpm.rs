@@ -500,6 +500,66 @@ pub fn encode_ber(objects: &[Ber]) -> Vec<u8> {
     out
 }
 
+/// Objects from the `tags` tree of the decode JSON (SPEC §5): uppercase hex
+/// keys; text elements as text, others as hex; a constructed tag an object;
+/// a repeated tag a list.
+pub fn objects_from_json(tree: &serde_json::Value) -> Result<Vec<Ber>, DecodeError> {
+    fn bad(what: String) -> DecodeError {
+        DecodeError::new(ErrorCode::BadValue, what)
+    }
+    fn one(tag: &[u8], value: &serde_json::Value, key: &str) -> Result<Ber, DecodeError> {
+        Ok(match value {
+            serde_json::Value::Object(_) => Ber {
+                tag: tag.to_vec(),
+                value: Vec::new(),
+                children: Some(objects_from_json(value)?),
+                offset: 0,
+            },
+            serde_json::Value::String(s) if TEXT_TAGS.contains(&tag) => Ber {
+                tag: tag.to_vec(),
+                value: s.as_bytes().to_vec(),
+                children: None,
+                offset: 0,
+            },
+            serde_json::Value::String(s) => Ber {
+                tag: tag.to_vec(),
+                value: from_hex(s).ok_or_else(|| bad(format!("tag {key}: {s:?} is not hex")))?,
+                children: None,
+                offset: 0,
+            },
+            _ => return Err(bad(format!("tag {key} must be text, hex or an object"))),
+        })
+    }
+    let map = tree
+        .as_object()
+        .ok_or_else(|| bad("the tags tree must be an object".into()))?;
+    let mut out = Vec::new();
+    for (key, value) in map {
+        let tag = from_hex(key)
+            .filter(|t| !t.is_empty() && t.len() <= 4)
+            .ok_or_else(|| bad(format!("{key:?} is not a hex tag")))?;
+        match value {
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    out.push(one(&tag, item, key)?);
+                }
+            }
+            _ => out.push(one(&tag, value, key)?),
+        }
+    }
+    Ok(out)
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Encode objects as a CPM payload (base64), checked by decoding it.
 pub fn encode(objects: &[Ber]) -> Result<String, DecodeError> {
     let payload = base64::engine::general_purpose::STANDARD.encode(encode_ber(objects));

@@ -53,6 +53,8 @@ pub enum EncodeError {
     Reserved(String),
     #[error("{0} is not a known currency")]
     Currency(String),
+    #[error("{0} must be text or an object of sub-tags")]
+    BadValue(String),
     #[error("the encoded code does not decode: {0}")]
     Invalid(DecodeError),
 }
@@ -61,9 +63,10 @@ impl EncodeError {
     /// The decode error code this corresponds to, for one error catalogue.
     pub fn code(&self) -> ErrorCode {
         match self {
-            EncodeError::BadId(_) | EncodeError::Reserved(_) | EncodeError::Currency(_) => {
-                ErrorCode::BadValue
-            }
+            EncodeError::BadId(_)
+            | EncodeError::Reserved(_)
+            | EncodeError::Currency(_)
+            | EncodeError::BadValue(_) => ErrorCode::BadValue,
             EncodeError::BadLength { .. } => ErrorCode::BadLength,
             EncodeError::Duplicate(_) => ErrorCode::DuplicateTag,
             EncodeError::Invalid(e) => e.code,
@@ -266,6 +269,35 @@ impl MpmSpec {
     /// The payload, checked by decoding it under `options`.
     pub fn encode(&self, options: &Options) -> Result<String, EncodeError> {
         encode(&self.to_objects()?, options)
+    }
+}
+
+/// Objects from the `tags` tree of the decode JSON (SPEC §5): keys are
+/// two-digit ids, values text or objects of sub-tags, in order. Tag 63 is
+/// dropped (the encoder writes the CRC), so `encode(decode(p).tags) == p`.
+pub fn objects_from_json(tree: &serde_json::Value) -> Result<Vec<Object>, EncodeError> {
+    fn walk(
+        map: &serde_json::Map<String, serde_json::Value>,
+        parent: &str,
+    ) -> Result<Vec<Object>, EncodeError> {
+        let mut out = Vec::new();
+        for (key, value) in map {
+            let id = parse_id(key, parent)?;
+            if parent.is_empty() && id == 63 {
+                continue;
+            }
+            let path = crate::tlv::join_path(parent, id);
+            out.push(match value {
+                serde_json::Value::String(s) => Object::text(id, s.clone()),
+                serde_json::Value::Object(m) => Object::template(id, walk(m, &path)?),
+                _ => return Err(EncodeError::BadValue(path)),
+            });
+        }
+        Ok(out)
+    }
+    match tree {
+        serde_json::Value::Object(m) => walk(m, ""),
+        _ => Err(EncodeError::BadValue("the tags tree".into())),
     }
 }
 

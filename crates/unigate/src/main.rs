@@ -44,7 +44,7 @@ enum Command {
     /// QR codes: decode, encode, render.
     Qr {
         #[command(subcommand)]
-        command: qr_cmd::QrCommand,
+        command: Box<qr_cmd::QrCommand>,
     },
     /// Drive a running gateway through simulators and report.
     Loadgen,
@@ -53,7 +53,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Qr { command } => qr_cmd::run(command),
+        Command::Qr { command } => qr_cmd::run(*command),
         Command::Serve { .. } => not_built("serve"),
         Command::Demo { .. } => not_built("demo"),
         Command::Loadgen => not_built("loadgen"),

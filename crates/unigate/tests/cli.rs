@@ -105,16 +105,166 @@ fn unknown_profile_is_a_one_line_error() {
 
 #[test]
 fn commands_not_built_yet_say_so() {
-    for args in [
-        &["serve"][..],
-        &["demo"],
-        &["loadgen"],
-        &["qr", "encode"],
-        &["qr", "render"],
-    ] {
+    for args in [&["serve"][..], &["demo"], &["loadgen"]] {
         let out = unigate(args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8(out.stderr).expect("UTF-8");
         assert!(err.contains("not built yet"), "{args:?}: {err}");
     }
+}
+
+const SPEC_EXAMPLE: &str = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A";
+
+fn temp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("unigate-cli-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn encode_from_flags_decodes_to_the_fields() {
+    let out = unigate(
+        &[
+            "qr",
+            "encode",
+            "--initiation",
+            "dynamic",
+            "--tag",
+            "29.00=A000000677010111",
+            "--tag",
+            "29.01=0066812345678",
+            "--currency",
+            "THB",
+            "--amount",
+            "100.00",
+            "--country",
+            "TH",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let payload = String::from_utf8(out.stdout).unwrap();
+    let decoded = json_lines(&unigate(&["qr", "decode", payload.trim()], b""))[0].clone();
+    assert_eq!(decoded["scheme"], "promptpay");
+    assert_eq!(decoded["amount"], "100.00");
+    assert_eq!(decoded["accounts"][0]["named"]["proxy"], "0066812345678");
+}
+
+#[test]
+fn encode_from_the_decoded_tags_gives_the_payload_back() {
+    for payload in [
+        SPEC_EXAMPLE,
+        "hQVDUFYwMWETTwegAAAAVVVVUAhQcm9kdWN0MWETTwegAAAAZmZmUAhQcm9kdWN0MmJJWggSNFZ4kBI0WF8gDkNBUkRIT0xERVIvRU1WXy0IcnVlc2RlZW5kIZ8QBwYBCgMAAACfJghYT9OF+iNLzJ82AgABnzcEbVjvEw==",
+    ] {
+        let decoded = json_lines(&unigate(&["qr", "decode", payload], b""))[0].clone();
+        let tags = decoded["tags"].to_string();
+        let out = unigate(&["qr", "encode", "--tags", "-"], tags.as_bytes());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), payload);
+    }
+}
+
+#[test]
+fn encode_refuses_a_code_that_would_not_decode() {
+    let out = unigate(
+        &[
+            "qr",
+            "encode",
+            "--tag",
+            "26.00=com.example",
+            "--country",
+            "TH",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("missing"), "{err}");
+    let out = unigate(&["qr", "encode", "--json", "{\"colour\": 1}"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn render_png_then_decode_the_image() {
+    let png = temp("code.png");
+    let out = unigate(
+        &["qr", "render", SPEC_EXAMPLE, "--png", png.to_str().unwrap()],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoded = json_lines(&unigate(
+        &["qr", "decode", "--image", png.to_str().unwrap()],
+        b"",
+    ));
+    std::fs::remove_file(&png).ok();
+    assert_eq!(decoded.len(), 1);
+    assert_eq!(decoded[0]["merchant"]["name"], "BEST TRANSPORT");
+    assert_eq!(decoded[0]["tags"]["63"], "A13A");
+}
+
+#[test]
+fn render_svg_and_text() {
+    let svg = temp("code.svg");
+    let out = unigate(&["qr", "render", ABC, "--svg", svg.to_str().unwrap()], b"");
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&svg).unwrap();
+    std::fs::remove_file(&svg).ok();
+    assert!(text.contains("<svg"));
+    let out = unigate(&["qr", "render"], ABC.as_bytes());
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains('█'));
+}
+
+#[test]
+fn decode_image_that_is_not_an_image() {
+    let file = temp("not.png");
+    std::fs::write(&file, b"hello").unwrap();
+    let out = unigate(&["qr", "decode", "--image", file.to_str().unwrap()], b"");
+    std::fs::remove_file(&file).ok();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_lines(&out)[0]["error"]["code"], "unreadable_image");
+}
+
+#[test]
+fn expired_codes_reported_or_refused() {
+    // A KHQR code from the KHQR SDK tests, expired on 2024-09-25.
+    let fixtures: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../qr/tests/fixtures/schemes.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let payload = fixtures
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "kh23_ts_khqr_ts_expired")
+        .unwrap()["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = json_lines(&unigate(
+        &["qr", "decode", "--at", "2024-01-01T00:00:00Z", &payload],
+        b"",
+    ));
+    assert_eq!(before[0]["expired"], false);
+    let now = unigate(&["qr", "decode", &payload], b"");
+    assert!(now.status.success());
+    assert_eq!(json_lines(&now)[0]["expired"], true);
+    let refused = unigate(&["qr", "decode", "--refuse-expired", &payload], b"");
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(json_lines(&refused)[0]["error"]["code"], "expired");
 }
