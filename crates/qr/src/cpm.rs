@@ -51,10 +51,11 @@ impl Ber {
 
 /// Uppercase hex of bytes.
 pub fn hex_upper(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    let digit = |n: u8| char::from(if n < 10 { b'0' + n } else { b'A' + n - 10 });
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02X}");
+        s.push(digit(b >> 4));
+        s.push(digit(b & 0x0F));
     }
     s
 }
@@ -422,12 +423,8 @@ fn validate(objects: Vec<Ber>) -> Result<Decoded, DecodeError> {
             schemes.push(s);
         }
     }
-    let find = |tag: &[u8]| {
-        find_all(&objects)
-            .into_iter()
-            .find(|o| o.tag == tag)
-            .cloned()
-    };
+    let all = find_all(&objects);
+    let find = |tag: &[u8]| all.iter().copied().find(|o| o.tag == tag);
     let pan_last4 = find(&[0x5A])
         .map(|o| digits_of(&o.value))
         .or_else(|| {
@@ -445,12 +442,15 @@ fn validate(objects: Vec<Ber>) -> Result<Decoded, DecodeError> {
                 .to_string()
         });
     let text = |tag: &[u8]| find(tag).map(|o| String::from_utf8_lossy(&o.value).into_owned());
+    let cardholder_name = text(&[0x5F, 0x20]);
+    let language = text(&[0x5F, 0x2D]);
+    drop(all);
     Ok(Decoded {
         applications,
         schemes,
         pan_last4,
-        cardholder_name: text(&[0x5F, 0x20]),
-        language: text(&[0x5F, 0x2D]),
+        cardholder_name,
+        language,
         objects,
     })
 }

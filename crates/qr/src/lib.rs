@@ -83,7 +83,10 @@ impl Format {
 
     /// The format a payload is in, from its first characters.
     pub fn detect(payload: &str) -> Format {
-        if cn::looks_like_upi(payload) {
+        // Most payloads are MPM: settle them on the first two characters.
+        if payload.starts_with("00") {
+            Format::EmvcoMpm
+        } else if cn::looks_like_upi(payload) {
             Format::UpiUri
         } else if cn::looks_like_url(payload) {
             Format::CnMerchantUrl

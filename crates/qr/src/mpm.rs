@@ -22,12 +22,31 @@ pub enum Initiation {
 pub struct Code<'a> {
     pub payload: &'a str,
     pub tree: Tree<'a>,
+    /// Top-level id → index + 1 in `tree.objects` (0: absent), so lookups
+    /// by id do not scan; the first occurrence wins.
+    index: [u16; 100],
 }
 
 impl<'a> Code<'a> {
+    /// A parsed payload.
+    pub fn new(payload: &'a str, tree: Tree<'a>) -> Self {
+        let mut index = [0u16; 100];
+        for (i, o) in tree.objects.iter().enumerate() {
+            if let Some(slot) = index.get_mut(usize::from(o.id))
+                && *slot == 0
+            {
+                *slot = u16::try_from(i + 1).unwrap_or(0);
+            }
+        }
+        Code { payload, tree, index }
+    }
+
     /// The top-level object with `id`.
     pub fn get(&self, id: u8) -> Option<&Tlv<'a>> {
-        self.tree.get(id)
+        match self.index.get(usize::from(id)) {
+            Some(0) | None => None,
+            Some(&i) => self.tree.objects.get(usize::from(i) - 1),
+        }
     }
 
     /// The value of the top-level object with `id`.
@@ -176,7 +195,7 @@ pub fn parse(payload: &str) -> Result<Code<'_>, DecodeError> {
         .tag("00"));
     }
     check_crc(payload, &tree)?;
-    Ok(Code { payload, tree })
+    Ok(Code::new(payload, tree))
 }
 
 fn check_crc(payload: &str, tree: &Tree<'_>) -> Result<(), DecodeError> {
@@ -433,8 +452,8 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
             ),
         );
     }
-    duplicates(&mut c, &code.tree.objects, "");
-    empty_values(&mut c, &code.tree.objects, "");
+    duplicates(&mut c, &code.tree.objects, &[]);
+    empty_values(&mut c, &code.tree.objects, &[]);
 
     if let Some(t) = code.get(0)
         && t.value != "01"
@@ -490,20 +509,20 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
         if matches!(t.id, 26..=51 | 80..=99)
             && let Some(children) = &t.children
         {
-            let path = format!("{:02}", t.id);
             match children.iter().find(|s| s.id == 0) {
                 None => c.missing(
                     Rule::TemplateIdPresent,
-                    &format!("{path}.00"),
+                    &format!("{:02}.00", t.id),
                     "globally unique identifier",
                 ),
-                Some(id) => c.max_len(
+                Some(id) if too_long(id, 32) => c.max_len(
                     Rule::TemplateIdLength,
                     id,
-                    &format!("{path}.00"),
+                    &format!("{:02}.00", t.id),
                     "globally unique identifier",
                     32,
                 ),
+                Some(_) => {}
             }
         }
     }
@@ -588,13 +607,14 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
             let Some(&(_, name, max)) = ADDITIONAL_FIELDS.iter().find(|f| f.0 == sub.id) else {
                 continue;
             };
-            let path = format!("62.{:02}", sub.id);
-            c.max_len(Rule::AdditionalFieldLength, sub, &path, name, max);
+            if too_long(sub, max) {
+                c.max_len(Rule::AdditionalFieldLength, sub, &format!("62.{:02}", sub.id), name, max);
+            }
             if sub.id == 9 && !consumer_data_request_ok(sub.value) {
                 c.push(
                     Rule::ConsumerDataRequest,
                     ErrorCode::BadValue,
-                    path,
+                    "62.09",
                     Some(sub.position),
                     format!(
                         "additional consumer data request (tag 62.09) {:?} may hold only A, M and E, each once",
@@ -648,17 +668,22 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
         }
     }
 
-    charset(&mut c, &code.tree.objects, "");
+    // Nearly every payload is printable ASCII throughout: one pass over the
+    // bytes (which the compiler vectorises) settles it.
+    let printable = code.payload.bytes().fold(true, |ok, b| ok & (b' '..=b'~').contains(&b));
+    if !printable {
+        charset(&mut c, &code.tree.objects, &[]);
+    }
 }
 
-fn duplicates(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
+fn duplicates(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
     let mut seen = [false; 100];
     for t in objects {
         let Some(slot) = seen.get_mut(usize::from(t.id)) else {
             continue;
         };
-        let path = tlv::join_path(parent, t.id);
         if *slot {
+            let path = path_of(parent, t.id);
             c.push(
                 Rule::NoDuplicateTag,
                 ErrorCode::DuplicateTag,
@@ -669,15 +694,16 @@ fn duplicates(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
         }
         *slot = true;
         if let Some(children) = &t.children {
-            duplicates(c, children, &path);
+            let (ids, n) = child_ids(parent, t.id);
+            duplicates(c, children, ids.get(..n).unwrap_or_default());
         }
     }
 }
 
-fn empty_values(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
+fn empty_values(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
     for t in objects {
-        let path = tlv::join_path(parent, t.id);
         if t.value.is_empty() {
+            let path = path_of(parent, t.id);
             c.push(
                 Rule::ValueNotEmpty,
                 ErrorCode::BadLength,
@@ -687,23 +713,62 @@ fn empty_values(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
             );
         }
         if let Some(children) = &t.children {
-            empty_values(c, children, &path);
+            let (ids, n) = child_ids(parent, t.id);
+            empty_values(c, children, ids.get(..n).unwrap_or_default());
         }
     }
 }
 
+/// The ids from the root to a child of `parent` (templates nest at most
+/// twice, so four slots are plenty), without allocating.
+fn child_ids(parent: &[u8], id: u8) -> ([u8; 4], usize) {
+    let mut ids = [0u8; 4];
+    let n = parent.len().min(3);
+    for (slot, p) in ids.iter_mut().zip(parent.iter().take(n)) {
+        *slot = *p;
+    }
+    if let Some(slot) = ids.get_mut(n) {
+        *slot = id;
+    }
+    (ids, n + 1)
+}
+
+/// `[62]` + 5 → `"62.05"`, built only when a rule is broken.
+fn path_of(parent: &[u8], id: u8) -> String {
+    let mut path = String::new();
+    for p in parent.iter().chain(std::iter::once(&id)) {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(&format!("{p:02}"));
+    }
+    path
+}
+
+/// Whether the value is longer than `max` characters (bytes bound the
+/// characters from above, so most values need no counting).
+fn too_long(t: &Tlv<'_>, max: usize) -> bool {
+    t.value.len() > max && t.value.chars().count() > max
+}
+
 /// EMVCo's common character set (ANS): printable ASCII. Tag 64 alone may
 /// carry other characters.
-fn charset(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &str) {
+fn charset(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
     for t in objects {
         if parent.is_empty() && t.id == 64 {
             continue;
         }
         match &t.children {
-            Some(children) => charset(c, children, &tlv::join_path(parent, t.id)),
+            Some(children) => {
+                let (ids, n) = child_ids(parent, t.id);
+                charset(c, children, ids.get(..n).unwrap_or_default());
+            }
             None => {
+                if t.value.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+                    continue;
+                }
                 if let Some(bad) = t.value.chars().find(|ch| !(' '..='~').contains(ch)) {
-                    let path = tlv::join_path(parent, t.id);
+                    let path = path_of(parent, t.id);
                     c.push(
                         Rule::CommonCharacterSet,
                         ErrorCode::BadValue,

@@ -72,26 +72,35 @@ pub fn is_template(parent: Option<u8>, id: u8) -> bool {
 /// templates.
 pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
     let mut faults = Vec::new();
-    let objects = parse_level(payload, 0, None, "", &mut faults)?;
+    let objects =
+        parse_level(payload, payload.is_ascii(), 0, None, &mut faults).map_err(|e| *e)?;
     Ok(Tree { objects, faults })
 }
 
 fn parse_level<'a>(
     text: &'a str,
+    ascii: bool,
     base: usize,
     parent: Option<u8>,
-    parent_path: &str,
     faults: &mut Vec<Fault>,
-) -> Result<Vec<Tlv<'a>>, DecodeError> {
-    let mut cursor = Cursor::new(text, base);
-    let mut objects = Vec::new();
+) -> Result<Vec<Tlv<'a>>, Box<DecodeError>> {
+    let mut cursor = Cursor::new(text, ascii, base);
+    // Most codes have under 16 top-level objects, templates under 8.
+    // Most codes have under 16 top-level objects, templates under 8.
+    let mut objects = Vec::with_capacity(if parent.is_none() { 16 } else { 4 });
     while !cursor.at_end() {
         let mut tlv = cursor.next_object()?;
         if is_template(parent, tlv.id) {
-            let path = join_path(parent_path, tlv.id);
-            match parse_level(tlv.value, tlv.position + 4, Some(tlv.id), &path, faults) {
+            match parse_level(tlv.value, ascii, tlv.position + 4, Some(tlv.id), faults) {
                 Ok(children) => tlv.children = Some(children),
-                Err(error) => faults.push(Fault { path, error }),
+                Err(error) => {
+                    // Templates nest one level below the root, or two in 62.
+                    let path = match parent {
+                        Some(p) => join_path(&format!("{p:02}"), tlv.id),
+                        None => join_path("", tlv.id),
+                    };
+                    faults.push(Fault { path, error: *error });
+                }
             }
         }
         objects.push(tlv);
@@ -118,12 +127,12 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn new(text: &'a str, base: usize) -> Self {
+    fn new(text: &'a str, ascii: bool, base: usize) -> Self {
         Cursor {
             text,
             byte: 0,
             char_pos: base,
-            ascii: text.is_ascii(),
+            ascii,
         }
     }
 
@@ -131,11 +140,13 @@ impl<'a> Cursor<'a> {
         self.byte >= self.text.len()
     }
 
+    #[inline]
     fn rest(&self) -> &'a str {
         self.text.get(self.byte..).unwrap_or("")
     }
 
     /// Take the next `n` characters, or `None` when fewer remain.
+    #[inline]
     fn take(&mut self, n: usize) -> Option<&'a str> {
         let rest = self.rest();
         let len = if self.ascii {
@@ -157,53 +168,55 @@ impl<'a> Cursor<'a> {
         Some(taken)
     }
 
-    fn next_object(&mut self) -> Result<Tlv<'a>, DecodeError> {
+    // Errors are boxed so the happy path moves small values.
+    #[inline]
+    fn next_object(&mut self) -> Result<Tlv<'a>, Box<DecodeError>> {
         let position = self.char_pos;
-        let id_text = self.take(2).ok_or_else(|| {
-            DecodeError::new(
+        let err = |code: ErrorCode, message: String, tag: Option<u8>| {
+            let e = DecodeError::new(code, message).at(position);
+            Box::new(match tag {
+                Some(id) => e.tag(format!("{id:02}")),
+                None => e,
+            })
+        };
+        let Some(id_text) = self.take(2) else {
+            return Err(err(
                 ErrorCode::Truncated,
                 format!("payload ends inside a tag id at character {position}"),
-            )
-            .at(position)
-        })?;
-        let id = two_digits(id_text).ok_or_else(|| {
-            DecodeError::new(
+                None,
+            ));
+        };
+        let Some(id) = two_digits(id_text) else {
+            return Err(err(
                 ErrorCode::BadValue,
                 format!("tag id {id_text:?} at character {position} is not two digits"),
-            )
-            .at(position)
-        })?;
-        let len_text = self.take(2).ok_or_else(|| {
-            DecodeError::new(
+                None,
+            ));
+        };
+        let Some(len_text) = self.take(2) else {
+            return Err(err(
                 ErrorCode::Truncated,
                 format!("payload ends inside the length of tag {id:02}"),
-            )
-            .at(position)
-            .tag(format!("{id:02}"))
-        })?;
+                Some(id),
+            ));
+        };
         // Length 00 is outside EMVCo (01-99) but occurs in issued codes (an
         // empty `6200`); it parses unambiguously, so the validator decides.
         let Some(len) = two_digits(len_text) else {
-            return Err(DecodeError::new(
+            return Err(err(
                 ErrorCode::BadLength,
-                format!(
-                    "length {len_text:?} of tag {id:02} at character {position} is not two digits"
-                ),
-            )
-            .at(position)
-            .tag(format!("{id:02}")));
+                format!("length {len_text:?} of tag {id:02} at character {position} is not two digits"),
+                Some(id),
+            ));
         };
-        let value = self.take(usize::from(len)).ok_or_else(|| {
+        let Some(value) = self.take(usize::from(len)) else {
             let left = self.rest().chars().count();
-            DecodeError::new(
+            return Err(err(
                 ErrorCode::Truncated,
-                format!(
-                    "tag {id:02} at character {position} declares {len} characters but only {left} remain"
-                ),
-            )
-            .at(position)
-            .tag(format!("{id:02}"))
-        })?;
+                format!("tag {id:02} at character {position} declares {len} characters but only {left} remain"),
+                Some(id),
+            ));
+        };
         Ok(Tlv {
             id,
             value,

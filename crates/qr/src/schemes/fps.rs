@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid_is, local_time_ms, name, require};
+use super::{account_with, bad, currency_and_country, guid_is, local_time_ms, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Expiry, Named, Profile};
 use crate::rule::Violation;
@@ -51,12 +51,12 @@ impl Profile for Fps {
             &["344", "156"],
             &["HK"],
         );
-        let path = format!("{:02}", t.id);
+        let path = super::Id(t.id);
         let ids = [2u8, 3, 4]
             .iter()
             .filter(|i| t.child(**i).is_some())
             .count();
-        require(
+        require!(
             ids > 0,
             out,
             "fps.proxy",
@@ -70,7 +70,7 @@ impl Profile for Fps {
                 out,
                 "fps.proxy",
                 t,
-                &path,
+                &path.to_string(),
                 format!(
                     "an FPS template (tag {path}) names the payee once; this one has {ids} of 02, 03, 04"
                 ),

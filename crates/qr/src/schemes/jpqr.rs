@@ -7,7 +7,7 @@
 //! merchant identifier in 01-04 of 13, 4, 6 and 6 digits);
 //! kenmaz/JPQRReader `MPMDecoder.swift` (management levels 1-4).
 
-use super::{account_with, bad, currency_and_country, guid_is, name, require};
+use super::{account_with, bad, currency_and_country, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile};
 use crate::rule::Violation;
@@ -52,7 +52,7 @@ impl Profile for Jpqr {
             &["392"],
             &["JP"],
         );
-        require(
+        require!(
             code.get(61).is_some(),
             out,
             "jpqr.postal_code",
@@ -60,7 +60,7 @@ impl Profile for Jpqr {
             "a JPQR code carries the merchant's postal code (tag 61)".to_string(),
         );
         match code.get(64) {
-            None => require(
+            None => require!(
                 false,
                 out,
                 "jpqr.language",
@@ -93,7 +93,7 @@ impl Profile for Jpqr {
                 }
             }
         }
-        let path = format!("{:02}", t.id);
+        let path = super::Id(t.id);
         for (id, len, what) in LEVELS {
             if let Some(v) = t.child(id)
                 && !(v.value.len() == len && super::digits(v.value))
@@ -107,7 +107,7 @@ impl Profile for Jpqr {
                 );
             }
         }
-        require(
+        require!(
             t.child(1).is_some(),
             out,
             "jpqr.merchant_id",

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{bad, currency_and_country, name, require};
+use super::{bad, currency_and_country, name};
 use crate::mpm::{Code, Initiation};
 use crate::profile::{Context, Expiry, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -68,14 +68,14 @@ impl Profile for Khqr {
             &["KH"],
         );
         if account.id == 30 {
-            require(
+            require!(
                 account.child(1).is_some(),
                 out,
                 "khqr.merchant_id",
                 "30.01",
                 "a KHQR merchant account (tag 30) carries the merchant id in 01".to_string(),
             );
-            require(
+            require!(
                 account.child(2).is_some(),
                 out,
                 "khqr.acquiring_bank",
@@ -85,7 +85,7 @@ impl Profile for Khqr {
         }
         let dynamic = code.initiation() == Some(Initiation::Dynamic);
         if dynamic {
-            require(
+            require!(
                 code.get(54).is_some(),
                 out,
                 "khqr.dynamic_amount",
@@ -95,7 +95,7 @@ impl Profile for Khqr {
         }
         if dynamic || code.get(54).is_some() {
             match code.get(99).and_then(|t| t.child(1)) {
-                None => require(
+                None => require!(
                     false,
                     out,
                     "khqr.expiry_present",

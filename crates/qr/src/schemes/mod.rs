@@ -10,6 +10,23 @@ use crate::profile::{Named, Profile};
 use crate::rule::Violation;
 use crate::tlv::Tlv;
 
+/// A tag the scheme makes mandatory: `require!(present, out, rule, tag,
+/// message)`. A macro so the tag and message are only formatted when the
+/// tag is missing (this runs on every decode).
+macro_rules! require {
+    ($present:expr, $out:expr, $rule:expr, $tag:expr, $message:expr $(,)?) => {
+        if !$present {
+            $out.push($crate::rule::Violation::scheme(
+                $rule,
+                $crate::error::ErrorCode::MissingTag,
+                $tag,
+                None,
+                $message,
+            ));
+        }
+    };
+}
+
 pub mod duitnow;
 pub mod fps;
 pub mod jpqr;
@@ -42,6 +59,16 @@ pub static ALL: &[&dyn Profile] = &[
     &jpqr::JPQR,
     &unionpay::UNIONPAY,
 ];
+
+/// A tag id shown as two digits, formatted only when a message needs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Id(pub u8);
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}", self.0)
+    }
+}
 
 /// The template's globally unique identifier (sub-tag 00).
 pub(crate) fn guid<'a>(t: &Tlv<'a>) -> Option<&'a str> {
@@ -100,25 +127,6 @@ pub(crate) fn currency_and_country(
                 ),
             ));
         }
-    }
-}
-
-/// A tag the scheme makes mandatory.
-pub(crate) fn require(
-    present: bool,
-    out: &mut Vec<Violation>,
-    rule: &'static str,
-    tag: &str,
-    message: String,
-) {
-    if !present {
-        out.push(Violation::scheme(
-            rule,
-            ErrorCode::MissingTag,
-            tag,
-            None,
-            message,
-        ));
     }
 }
 

@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid_is, local_time_ms, name, require};
+use super::{account_with, bad, currency_and_country, guid_is, local_time_ms, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Expiry, Named, Profile};
 use crate::rule::Violation;
@@ -57,15 +57,15 @@ impl Profile for PayNow {
             &["702"],
             &["SG"],
         );
-        let path = format!("{:02}", t.id);
-        require(
+        let path = super::Id(t.id);
+        require!(
             t.child(1).is_some(),
             out,
             "paynow.proxy_type",
             &format!("{path}.01"),
             format!("a PayNow template (tag {path}) names its proxy type in 01"),
         );
-        require(
+        require!(
             t.child(2).is_some(),
             out,
             "paynow.proxy",
@@ -172,8 +172,8 @@ impl Profile for Sgqr {
             &["702"],
             &["SG"],
         );
-        let path = format!("{:02}", t.id);
-        require(
+        let path = super::Id(t.id);
+        require!(
             t.child(1).is_some(),
             out,
             "sgqr.id",

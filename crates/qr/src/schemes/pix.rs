@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid_is, name, require};
+use super::{account_with, bad, currency_and_country, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -81,10 +81,10 @@ impl Profile for Pix {
             &["986"],
             &["BR"],
         );
-        let path = format!("{:02}", t.id);
+        let path = super::Id(t.id);
         let (key, url) = (t.child(1), t.child(25));
         match (key, url) {
-            (None, None) => require(
+            (None, None) => require!(
                 false,
                 out,
                 "pix.key_or_url",
@@ -140,7 +140,7 @@ impl Profile for Pix {
         // The txid rides in 62.05 (`***` when there is none). Its form is
         // not checked: the BCB manual's own dynamic example writes
         // "RP12345678-2019", and for dynamic codes the payer's bank ignores it.
-        require(
+        require!(
             code.get(62).and_then(|t| t.child(5)).is_some(),
             out,
             "pix.txid",

@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid, guid_is, name, require};
+use super::{account_with, bad, currency_and_country, guid, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -82,12 +82,12 @@ impl Profile for PromptPay {
             );
         }
         if let Some(t) = account_with(code, CREDIT_TRANSFER) {
-            let path = format!("{:02}", t.id);
+            let path = super::Id(t.id);
             let proxies = [1u8, 2, 3, 4]
                 .iter()
                 .filter(|i| t.child(**i).is_some())
                 .count();
-            require(
+            require!(
                 proxies > 0,
                 out,
                 "promptpay.proxy",
@@ -101,7 +101,7 @@ impl Profile for PromptPay {
                     out,
                     "promptpay.proxy",
                     t,
-                    &path,
+                    &path.to_string(),
                     format!(
                         "a PromptPay credit transfer (tag {path}) names exactly one receiver; this one has {proxies}"
                     ),
@@ -139,15 +139,15 @@ impl Profile for PromptPay {
         if let Some(t) = account_with(code, BILL_PAYMENT)
             .or_else(|| account_with(code, BILL_PAYMENT_CROSS_BORDER))
         {
-            let path = format!("{:02}", t.id);
-            require(
+            let path = super::Id(t.id);
+            require!(
                 t.child(1).is_some(),
                 out,
                 "promptpay.biller_id",
                 &format!("{path}.01"),
                 format!("a PromptPay bill payment (tag {path}) carries the biller id in 01"),
             );
-            require(
+            require!(
                 t.child(2).is_some(),
                 out,
                 "promptpay.reference_1",

@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid, guid_is, name, require};
+use super::{account_with, bad, currency_and_country, guid, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile};
 use crate::rule::Violation;
@@ -69,7 +69,7 @@ impl Profile for Qris {
                 &["360"],
                 &["ID"],
             );
-            require(
+            require!(
                 code.get(61).is_some(),
                 out,
                 "qris.postal_code",
@@ -79,8 +79,8 @@ impl Profile for Qris {
             );
         }
         if let Some(t) = account_with(code, REPOSITORY) {
-            let path = format!("{:02}", t.id);
-            require(
+            let path = super::Id(t.id);
+            require!(
                 t.child(2).is_some(),
                 out,
                 "qris.nmid",

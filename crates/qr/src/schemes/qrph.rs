@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid, guid_is, name, require};
+use super::{account_with, bad, currency_and_country, guid, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile};
 use crate::rule::Violation;
@@ -50,9 +50,9 @@ impl Profile for QrPh {
             &["608"],
             &["PH"],
         );
-        let path = format!("{:02}", t.id);
+        let path = super::Id(t.id);
         match t.child(1) {
-            None => require(
+            None => require!(
                 false,
                 out,
                 "qrph.bic",

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{bad, currency_and_country, guid_is, name, require};
+use super::{bad, currency_and_country, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -53,7 +53,7 @@ impl Profile for Upi {
             &["356"],
             &["IN"],
         );
-        require(
+        require!(
             code.get(61).is_some(),
             out,
             "upi.postal_code",
@@ -67,7 +67,7 @@ impl Profile for Upi {
             .filter(|t| guid_is(t, RID) && t.id == 26)
         {
             match t.child(1) {
-                None => require(
+                None => require!(
                     false,
                     out,
                     "upi.vpa",

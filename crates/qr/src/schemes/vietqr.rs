@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid_is, name, require};
+use super::{account_with, bad, currency_and_country, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -86,10 +86,10 @@ impl Profile for VietQr {
             &["704"],
             &["VN"],
         );
-        let path = format!("{:02}", t.id);
+        let path = super::Id(t.id);
         let parsed = t.child(1).map(|inner| (inner, tlv::parse(inner.value)));
         match parsed {
-            None => require(
+            None => require!(
                 false,
                 out,
                 "vietqr.beneficiary",

@@ -1,0 +1,25 @@
+//! Instruction counts per stage (run under `valgrind --tool=callgrind`).
+fn main() {
+    let mut set = Vec::new();
+    for file in ["emvco-mpm.json", "schemes.json", "cpm-cn-upi.json"] {
+        let text = std::fs::read_to_string(format!("crates/qr/tests/fixtures/{file}")).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for f in list.as_array().unwrap() {
+            let p = f["payload"].as_str().unwrap().to_string();
+            if qr::decode(&p, &qr::Options::default()).is_ok() {
+                set.push(p);
+            }
+        }
+    }
+    let opts = qr::Options::default();
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let mut k = 0;
+    for _ in 0..n {
+        for p in &set {
+            if qr::decode_bytes(std::hint::black_box(p.as_bytes()), &opts).is_ok() {
+                k += 1;
+            }
+        }
+    }
+    println!("{} decodes of {} payloads", k, set.len());
+}
