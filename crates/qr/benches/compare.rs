@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 #[path = "corpus.rs"]
 mod corpus;
 
+// The allocator the `unigate` binary uses, so the figures are the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Decodes per second of `qr::decode_bytes` over `set`, for `seconds`.
 fn ours(set: &[String], seconds: f64) -> f64 {
     let options = corpus::options();
@@ -19,7 +23,9 @@ fn ours(set: &[String], seconds: f64) -> f64 {
         let mut n = 0u64;
         while start.elapsed() < limit {
             for p in set {
-                std::hint::black_box(qr::decode_bytes(std::hint::black_box(p.as_bytes()), &options).is_ok());
+                std::hint::black_box(
+                    qr::decode_bytes(std::hint::black_box(p.as_bytes()), &options).is_ok(),
+                );
             }
             n += set.len() as u64;
         }
@@ -41,7 +47,8 @@ fn peer(name: &str, set: &[String], seconds: f64) -> Result<(f64, u64), String> 
     if !std::path::Path::new(dir).join("node_modules").is_dir() {
         return Err(format!("not installed: run `npm ci` in bench/node"));
     }
-    let file = std::env::temp_dir().join(format!("unigate-bench-{name}-{}.txt", std::process::id()));
+    let file =
+        std::env::temp_dir().join(format!("unigate-bench-{name}-{}.txt", std::process::id()));
     std::fs::write(&file, set.join("\n")).map_err(|e| e.to_string())?;
     let out = Command::new("node")
         .current_dir(dir)
@@ -56,7 +63,10 @@ fn peer(name: &str, set: &[String], seconds: f64) -> Result<(f64, u64), String> 
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-    Ok((v["per_second"].as_f64().unwrap_or(0.0), v["failures"].as_u64().unwrap_or(0)))
+    Ok((
+        v["per_second"].as_f64().unwrap_or(0.0),
+        v["failures"].as_u64().unwrap_or(0),
+    ))
 }
 
 fn main() {
@@ -65,7 +75,12 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(6.0);
     let c = corpus::load();
-    println!("corpus: {} payloads ({} MPM, {} Pix); {seconds} s per measurement, one core", c.mixed.len(), c.mpm.len(), c.pix.len());
+    println!(
+        "corpus: {} payloads ({} MPM, {} Pix); {seconds} s per measurement, one core",
+        c.mixed.len(),
+        c.mpm.len(),
+        c.pix.len()
+    );
     let mixed = ours(&c.mixed, seconds);
     let mpm = ours(&c.mpm, seconds);
     let pix = ours(&c.pix, seconds);
@@ -73,13 +88,27 @@ fn main() {
     println!("| set | Unigate decodes/s | peer | peer decodes/s | ratio |");
     println!("|---|---:|---|---:|---:|");
     println!("| mixed ({}) | {mixed:.0} | — | — | — |", c.mixed.len());
-    for (set, label, ours_rate, peer_name) in [(&c.pix, "Pix", pix, "pix-utils"), (&c.mpm, "MPM", mpm, "steplix-emvqr")] {
+    for (set, label, ours_rate, peer_name) in [
+        (&c.pix, "Pix", pix, "pix-utils"),
+        (&c.mpm, "MPM", mpm, "steplix-emvqr"),
+    ] {
         match peer(peer_name, set, seconds) {
             Ok((rate, failures)) => {
-                let note = if failures > 0 { format!(" ({failures} payloads it refused)") } else { String::new() };
-                println!("| {label} ({}) | {ours_rate:.0} | {peer_name}{note} | {rate:.0} | {:.1}× |", set.len(), ours_rate / rate);
+                let note = if failures > 0 {
+                    format!(" ({failures} payloads it refused)")
+                } else {
+                    String::new()
+                };
+                println!(
+                    "| {label} ({}) | {ours_rate:.0} | {peer_name}{note} | {rate:.0} | {:.1}× |",
+                    set.len(),
+                    ours_rate / rate
+                );
             }
-            Err(why) => println!("| {label} ({}) | {ours_rate:.0} | {peer_name}: {why} | — | — |", set.len()),
+            Err(why) => println!(
+                "| {label} ({}) | {ours_rate:.0} | {peer_name}: {why} | — | — |",
+                set.len()
+            ),
         }
     }
 }

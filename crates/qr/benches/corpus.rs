@@ -14,7 +14,9 @@ pub struct Corpus {
 pub fn options() -> qr::Options {
     // What the CLI passes: a clock, so expiry is computed too.
     qr::Options {
-        context: qr::profile::Context { now_unix_ms: Some(1_763_683_200_000) },
+        context: qr::profile::Context {
+            now_unix_ms: Some(1_763_683_200_000),
+        },
         ..qr::Options::default()
     }
 }
@@ -26,8 +28,12 @@ pub fn load() -> Corpus {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let list: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
         for f in list.as_array().expect("a list") {
-            let Some(p) = f["payload"].as_str() else { continue };
-            let Ok(d) = qr::decode(p, &options()) else { continue };
+            let Some(p) = f["payload"].as_str() else {
+                continue;
+            };
+            let Ok(d) = qr::decode(p, &options()) else {
+                continue;
+            };
             c.mixed.push(p.to_string());
             if let qr::Decoded::Mpm(m) = &d {
                 c.mpm.push(p.to_string());

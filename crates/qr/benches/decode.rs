@@ -10,12 +10,18 @@ fn bench(c: &mut Criterion) {
     let corpus = corpus::load();
     let options = corpus::options();
     let mut group = c.benchmark_group("decode");
-    for (name, set) in [("mixed", &corpus.mixed), ("mpm", &corpus.mpm), ("pix", &corpus.pix)] {
+    for (name, set) in [
+        ("mixed", &corpus.mixed),
+        ("mpm", &corpus.mpm),
+        ("pix", &corpus.pix),
+    ] {
         group.throughput(Throughput::Elements(set.len() as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
                 for p in set {
-                    std::hint::black_box(qr::decode_bytes(std::hint::black_box(p.as_bytes()), &options).is_ok());
+                    std::hint::black_box(
+                        qr::decode_bytes(std::hint::black_box(p.as_bytes()), &options).is_ok(),
+                    );
                 }
             })
         });

@@ -1,18 +1,25 @@
-//! Instruction counts per stage (run under `valgrind --tool=callgrind`).
+//! Instruction counts of decoding the corpus (run under `valgrind --tool=callgrind`).
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let mut set = Vec::new();
     for file in ["emvco-mpm.json", "schemes.json", "cpm-cn-upi.json"] {
-        let text = std::fs::read_to_string(format!("crates/qr/tests/fixtures/{file}")).unwrap();
-        let list: serde_json::Value = serde_json::from_str(&text).unwrap();
-        for f in list.as_array().unwrap() {
-            let p = f["payload"].as_str().unwrap().to_string();
+        let text =
+            std::fs::read_to_string(format!("crates/qr/tests/fixtures/{file}")).expect("fixtures");
+        let list: serde_json::Value = serde_json::from_str(&text).expect("fixtures");
+        for f in list.as_array().expect("fixtures") {
+            let p = f["payload"].as_str().expect("fixtures").to_string();
             if qr::decode(&p, &qr::Options::default()).is_ok() {
                 set.push(p);
             }
         }
     }
     let opts = qr::Options::default();
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
     let mut k = 0;
     for _ in 0..n {
         for p in &set {

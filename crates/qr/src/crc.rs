@@ -2,7 +2,8 @@
 //! xor), catalogued as CRC-16/IBM-3740, as EMVCo MPM tag 63 requires.
 
 // Slice-by-16 tables: the CRC runs over every payload decoded.
-const CRC16: crc::Crc<u16, crc::Table<16>> = crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_IBM_3740);
+const CRC16: crc::Crc<u16, crc::Table<16>> =
+    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_IBM_3740);
 
 /// The CRC of `bytes`, which for tag 63 is the payload up to and including
 /// "6304".

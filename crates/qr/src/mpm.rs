@@ -1,6 +1,8 @@
 //! EMVCo merchant-presented mode: structure, CRC, the generic rules of EMV
 //! QRCPS MPM v1.1, and the decoded view with the governing profile's fields.
 
+use std::borrow::Cow;
+
 use crate::amount::{Amount, parse_amount};
 use crate::error::{DecodeError, ErrorCode};
 use crate::profile::{self, Named, Profile};
@@ -38,7 +40,11 @@ impl<'a> Code<'a> {
                 *slot = u16::try_from(i + 1).unwrap_or(0);
             }
         }
-        Code { payload, tree, index }
+        Code {
+            payload,
+            tree,
+            index,
+        }
     }
 
     /// The top-level object with `id`.
@@ -266,9 +272,10 @@ pub fn validate<'a>(
     let mut violations = Vec::new();
     generic_rules(&code, &mut violations);
 
-    let mut accounts = Vec::new();
-    let mut schemes: Vec<&'static str> = Vec::new();
-    let mut carried: Vec<&'static dyn Profile> = Vec::new();
+    let account_count = code.accounts().count();
+    let mut accounts = Vec::with_capacity(account_count);
+    let mut schemes: Vec<&'static str> = Vec::with_capacity(account_count);
+    let mut carried: Vec<&'static dyn Profile> = Vec::with_capacity(account_count);
     for (index, object) in code.tree.objects.iter().enumerate() {
         if !(2..=51).contains(&object.id) {
             continue;
@@ -282,6 +289,7 @@ pub fn validate<'a>(
             .or_else(|| profile::card_network(object.id));
         let mut named = Named::new();
         if let Some(p) = owner {
+            named.reserve(8);
             p.named(&code, object, &mut named);
             if !carried.iter().any(|c| c.scheme() == p.scheme()) {
                 carried.push(p);
@@ -390,6 +398,19 @@ pub fn currency_from_numeric(text: &str) -> Option<iso_currency::Currency> {
     iso_currency::Currency::from_numeric(text.parse().ok()?)
 }
 
+/// A mandatory tag is absent; the message is built at compile time.
+macro_rules! missing {
+    ($c:expr, $rule:expr, $tag:literal, $what:literal) => {
+        $c.push(
+            $rule,
+            ErrorCode::MissingTag,
+            $tag,
+            None,
+            concat!($what, " (tag ", $tag, ") is missing"),
+        )
+    };
+}
+
 struct Checker<'v> {
     out: &'v mut Vec<Violation>,
 }
@@ -399,27 +420,17 @@ impl Checker<'_> {
         &mut self,
         rule: Rule,
         code: ErrorCode,
-        tag: impl Into<String>,
+        tag: impl Into<Cow<'static, str>>,
         position: Option<usize>,
-        message: String,
+        message: impl Into<Cow<'static, str>>,
     ) {
         self.out.push(Violation {
             rule,
             code,
             tag: tag.into(),
             position,
-            message,
+            message: message.into(),
         });
-    }
-
-    fn missing(&mut self, rule: Rule, tag: &str, what: &str) {
-        self.push(
-            rule,
-            ErrorCode::MissingTag,
-            tag,
-            None,
-            format!("{what} (tag {tag}) is missing"),
-        );
     }
 
     fn max_len(&mut self, rule: Rule, tlv: &Tlv<'_>, path: &str, what: &str, max: usize) {
@@ -428,7 +439,7 @@ impl Checker<'_> {
             self.push(
                 rule,
                 ErrorCode::BadLength,
-                path,
+                path.to_string(),
                 Some(tlv.position),
                 format!("{what} (tag {path}) is {len} characters; at most {max} are allowed"),
             );
@@ -499,10 +510,11 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
     }
 
     if code.accounts().next().is_none() {
-        c.missing(
+        missing!(
+            c,
             Rule::MerchantAccountPresent,
             "02-51",
-            "merchant account information",
+            "merchant account information"
         );
     }
     for t in &code.tree.objects {
@@ -510,10 +522,12 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
             && let Some(children) = &t.children
         {
             match children.iter().find(|s| s.id == 0) {
-                None => c.missing(
+                None => c.push(
                     Rule::TemplateIdPresent,
-                    &format!("{:02}.00", t.id),
-                    "globally unique identifier",
+                    ErrorCode::MissingTag,
+                    format!("{:02}.00", t.id),
+                    None,
+                    format!("globally unique identifier (tag {:02}.00) is missing", t.id),
                 ),
                 Some(id) if too_long(id, 32) => c.max_len(
                     Rule::TemplateIdLength,
@@ -528,7 +542,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
     }
 
     match code.get(52) {
-        None => c.missing(Rule::MccPresent, "52", "merchant category code"),
+        None => missing!(c, Rule::MccPresent, "52", "merchant category code"),
         Some(t) if t.value.len() != 4 || !t.value.bytes().all(|b| b.is_ascii_digit()) => c.push(
             Rule::MccFormat,
             ErrorCode::BadValue,
@@ -544,7 +558,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
 
     let currency = match code.get(53) {
         None => {
-            c.missing(Rule::CurrencyPresent, "53", "transaction currency");
+            missing!(c, Rule::CurrencyPresent, "53", "transaction currency");
             None
         }
         Some(t) => {
@@ -572,7 +586,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
     tip_rules(&mut c, code, currency);
 
     match code.get(58) {
-        None => c.missing(Rule::CountryPresent, "58", "country code"),
+        None => missing!(c, Rule::CountryPresent, "58", "country code"),
         Some(t) => {
             if rust_iso3166::from_alpha2(t.value).is_none() {
                 c.push(
@@ -589,11 +603,11 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
         }
     }
     match code.get(59) {
-        None => c.missing(Rule::MerchantNamePresent, "59", "merchant name"),
+        None => missing!(c, Rule::MerchantNamePresent, "59", "merchant name"),
         Some(t) => c.max_len(Rule::MerchantNameLength, t, "59", "merchant name", 25),
     }
     match code.get(60) {
-        None => c.missing(Rule::MerchantCityPresent, "60", "merchant city"),
+        None => missing!(c, Rule::MerchantCityPresent, "60", "merchant city"),
         Some(t) => c.max_len(Rule::MerchantCityLength, t, "60", "merchant city", 15),
     }
     if let Some(t) = code.get(61) {
@@ -608,7 +622,13 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
                 continue;
             };
             if too_long(sub, max) {
-                c.max_len(Rule::AdditionalFieldLength, sub, &format!("62.{:02}", sub.id), name, max);
+                c.max_len(
+                    Rule::AdditionalFieldLength,
+                    sub,
+                    &format!("62.{:02}", sub.id),
+                    name,
+                    max,
+                );
             }
             if sub.id == 9 && !consumer_data_request_ok(sub.value) {
                 c.push(
@@ -629,7 +649,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
         && let Some(children) = &t64.children
     {
         match children.iter().find(|s| s.id == 0) {
-            None => c.missing(Rule::LanguageTemplate, "64.00", "language preference"),
+            None => missing!(c, Rule::LanguageTemplate, "64.00", "language preference"),
             Some(s) if s.value.len() != 2 || !s.value.bytes().all(|b| b.is_ascii_alphabetic()) => c
                 .push(
                     Rule::LanguageTemplate,
@@ -644,10 +664,11 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
             Some(_) => {}
         }
         match children.iter().find(|s| s.id == 1) {
-            None => c.missing(
+            None => missing!(
+                c,
                 Rule::LanguageTemplate,
                 "64.01",
-                "merchant name in the alternate language",
+                "merchant name in the alternate language"
             ),
             Some(s) => c.max_len(
                 Rule::LanguageFieldLength,
@@ -670,7 +691,10 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
 
     // Nearly every payload is printable ASCII throughout: one pass over the
     // bytes (which the compiler vectorises) settles it.
-    let printable = code.payload.bytes().fold(true, |ok, b| ok & (b' '..=b'~').contains(&b));
+    let printable = code
+        .payload
+        .bytes()
+        .fold(true, |ok, b| ok & (b' '..=b'~').contains(&b));
     if !printable {
         charset(&mut c, &code.tree.objects, &[]);
     }
@@ -801,7 +825,7 @@ fn consumer_data_request_ok(value: &str) -> bool {
 fn amount_rules(
     c: &mut Checker<'_>,
     t: &Tlv<'_>,
-    tag: &str,
+    tag: &'static str,
     what: &str,
     currency: Option<iso_currency::Currency>,
 ) {
@@ -871,10 +895,11 @@ fn tip_rules(c: &mut Checker<'_>, code: &Code<'_>, currency: Option<iso_currency
     }
     let wants = indicator.map(|t| t.value);
     match (wants == Some("02"), fixed) {
-        (true, None) => c.missing(
+        (true, None) => missing!(
+            c,
             Rule::ConvenienceFeeFixed,
             "56",
-            "fixed convenience fee (required when tag 55 is 02)",
+            "fixed convenience fee (required when tag 55 is 02)"
         ),
         (false, Some(t)) => c.push(
             Rule::ConvenienceFeeFixed,
@@ -887,10 +912,11 @@ fn tip_rules(c: &mut Checker<'_>, code: &Code<'_>, currency: Option<iso_currency
         (false, None) => {}
     }
     match (wants == Some("03"), percentage) {
-        (true, None) => c.missing(
+        (true, None) => missing!(
+            c,
             Rule::ConvenienceFeePercentage,
             "57",
-            "percentage convenience fee (required when tag 55 is 03)",
+            "percentage convenience fee (required when tag 55 is 03)"
         ),
         (false, Some(t)) => c.push(
             Rule::ConvenienceFeePercentage,

@@ -2,6 +2,8 @@
 //! makes names one of these, so a scheme profile can tolerate exactly the
 //! rules its scheme bends, and nothing else.
 
+use std::borrow::Cow;
+
 use crate::error::{DecodeError, ErrorCode};
 
 /// One rule of EMV QRCPS Merchant-Presented Mode v1.1 (or of a scheme
@@ -126,9 +128,9 @@ pub struct Violation {
     pub rule: Rule,
     pub code: ErrorCode,
     /// Tag path, e.g. `59` or `62.05`.
-    pub tag: String,
+    pub tag: Cow<'static, str>,
     pub position: Option<usize>,
-    pub message: String,
+    pub message: Cow<'static, str>,
 }
 
 impl Violation {
@@ -136,9 +138,9 @@ impl Violation {
     pub fn scheme(
         rule: &'static str,
         code: ErrorCode,
-        tag: impl Into<String>,
+        tag: impl Into<Cow<'static, str>>,
         position: Option<usize>,
-        message: impl Into<String>,
+        message: impl Into<Cow<'static, str>>,
     ) -> Self {
         Violation {
             rule: Rule::Scheme(rule),
@@ -152,8 +154,8 @@ impl Violation {
     pub(crate) fn into_error(self) -> DecodeError {
         DecodeError {
             code: self.code,
-            message: self.message,
-            tag: Some(self.tag),
+            message: self.message.into_owned(),
+            tag: Some(self.tag.into_owned()),
             position: self.position,
             rule: Some(self.rule.id()),
         }
@@ -165,8 +167,8 @@ impl Violation {
 pub struct Warning {
     /// The rule id that was bent.
     pub rule: &'static str,
-    pub tag: String,
-    pub message: String,
+    pub tag: Cow<'static, str>,
+    pub message: Cow<'static, str>,
     /// Why the profile accepts it: the scheme document or observed practice.
     pub source: &'static str,
 }

@@ -72,8 +72,7 @@ pub fn is_template(parent: Option<u8>, id: u8) -> bool {
 /// templates.
 pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
     let mut faults = Vec::new();
-    let objects =
-        parse_level(payload, payload.is_ascii(), 0, None, &mut faults).map_err(|e| *e)?;
+    let objects = parse_level(payload, payload.is_ascii(), 0, None, &mut faults).map_err(|e| *e)?;
     Ok(Tree { objects, faults })
 }
 
@@ -99,7 +98,10 @@ fn parse_level<'a>(
                         Some(p) => join_path(&format!("{p:02}"), tlv.id),
                         None => join_path("", tlv.id),
                     };
-                    faults.push(Fault { path, error: *error });
+                    faults.push(Fault {
+                        path,
+                        error: *error,
+                    });
                 }
             }
         }
@@ -171,6 +173,25 @@ impl<'a> Cursor<'a> {
     // Errors are boxed so the happy path moves small values.
     #[inline]
     fn next_object(&mut self) -> Result<Tlv<'a>, Box<DecodeError>> {
+        // Fast path: ASCII text with a well-formed header and the whole value
+        // present (nearly every object of nearly every payload).
+        if self.ascii {
+            let start = self.byte;
+            if let Some(&[i0, i1, l0, l1]) = self.text.as_bytes().get(start..start + 4)
+                && let (Some(id), Some(len)) = (digits2(i0, i1), digits2(l0, l1))
+                && let Some(value) = self.text.get(start + 4..start + 4 + usize::from(len))
+            {
+                let position = self.char_pos;
+                self.byte = start + 4 + usize::from(len);
+                self.char_pos += 4 + usize::from(len);
+                return Ok(Tlv {
+                    id,
+                    value,
+                    children: None,
+                    position,
+                });
+            }
+        }
         let position = self.char_pos;
         let err = |code: ErrorCode, message: String, tag: Option<u8>| {
             let e = DecodeError::new(code, message).at(position);
@@ -205,7 +226,9 @@ impl<'a> Cursor<'a> {
         let Some(len) = two_digits(len_text) else {
             return Err(err(
                 ErrorCode::BadLength,
-                format!("length {len_text:?} of tag {id:02} at character {position} is not two digits"),
+                format!(
+                    "length {len_text:?} of tag {id:02} at character {position} is not two digits"
+                ),
                 Some(id),
             ));
         };
@@ -213,7 +236,9 @@ impl<'a> Cursor<'a> {
             let left = self.rest().chars().count();
             return Err(err(
                 ErrorCode::Truncated,
-                format!("tag {id:02} at character {position} declares {len} characters but only {left} remain"),
+                format!(
+                    "tag {id:02} at character {position} declares {len} characters but only {left} remain"
+                ),
                 Some(id),
             ));
         };
@@ -223,6 +248,15 @@ impl<'a> Cursor<'a> {
             children: None,
             position,
         })
+    }
+}
+
+#[inline]
+fn digits2(a: u8, b: u8) -> Option<u8> {
+    if a.is_ascii_digit() && b.is_ascii_digit() {
+        Some((a - b'0') * 10 + (b - b'0'))
+    } else {
+        None
     }
 }
 

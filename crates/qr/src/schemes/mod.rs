@@ -19,7 +19,7 @@ macro_rules! require {
             $out.push($crate::rule::Violation::scheme(
                 $rule,
                 $crate::error::ErrorCode::MissingTag,
-                $tag,
+                ($tag).to_string(),
                 None,
                 $message,
             ));
@@ -141,7 +141,7 @@ pub(crate) fn bad(
     out.push(Violation::scheme(
         rule,
         ErrorCode::BadValue,
-        tag,
+        tag.to_string(),
         Some(t.position),
         message,
     ));
