@@ -4,6 +4,8 @@
 //! printed.
 //!
 //! `cargo bench -p qr --bench compare [-- SECONDS]`
+// Benchmark and tool code: indexing and printing are its job.
+#![allow(clippy::indexing_slicing, clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -45,7 +47,7 @@ fn ours(set: &[String], seconds: f64) -> f64 {
 fn peer(name: &str, set: &[String], seconds: f64) -> Result<(f64, u64), String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/node");
     if !std::path::Path::new(dir).join("node_modules").is_dir() {
-        return Err(format!("not installed: run `npm ci` in bench/node"));
+        return Err("not installed: run `npm ci` in bench/node".to_string());
     }
     let file =
         std::env::temp_dir().join(format!("unigate-bench-{name}-{}.txt", std::process::id()));

@@ -1,5 +1,7 @@
 //! Criterion: decode throughput of `qr::decode_bytes` — the function the CLI
 //! calls, validated result with profile fields, JSON excluded.
+// Benchmark and tool code: indexing and printing are its job.
+#![allow(clippy::indexing_slicing, clippy::print_stdout, clippy::print_stderr)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 

@@ -1,4 +1,6 @@
 //! Instruction counts of decoding the corpus (run under `valgrind --tool=callgrind`).
+// Benchmark and tool code: indexing and printing are its job.
+#![allow(clippy::indexing_slicing, clippy::print_stdout, clippy::print_stderr)]
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
