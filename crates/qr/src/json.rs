@@ -5,7 +5,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::mpm::{ADDITIONAL_FIELDS, Decoded};
 use crate::rule::Warning;
-use crate::tlv::Tlv;
+use crate::tlv::{Tlv, Tree};
 use crate::{DecodeError, Format};
 
 /// `{"valid": true, ...}` for a decoded code.
@@ -39,29 +39,57 @@ impl Serialize for ValidJson<'_, '_> {
         m.serialize_entry("currency", &d.currency.map(|c| c.code()))?;
         m.serialize_entry("amount", &d.amount.map(|a| a.to_string()))?;
         m.serialize_entry("accounts", &Accounts(d))?;
-        m.serialize_entry("additional", &Additional(code.get(62)))?;
-        m.serialize_entry("merchant_alternate_language", &Language(code.get(64)))?;
+        m.serialize_entry("additional", &Additional(&code.tree, code.get(62)))?;
+        m.serialize_entry(
+            "merchant_alternate_language",
+            &Language(&code.tree, code.get(64)),
+        )?;
         m.serialize_entry("convenience_fee", &Convenience(d))?;
         m.serialize_entry(
             "expires_at",
             &d.expiry.as_ref().map(|x| rfc3339_ms(x.at_unix_ms)),
         )?;
         m.serialize_entry("expired", &d.expired)?;
-        m.serialize_entry("tags", &Objects(&code.tree.objects))?;
+        m.serialize_entry("tags", &Objects::all(&code.tree, code.tree.objects()))?;
         m.serialize_entry("warnings", &d.warnings)?;
         m.end()
     }
 }
 
-struct Objects<'t, 'a>(&'t [Tlv<'a>]);
+/// A level of the tree as an object of tag ids; `skip` leaves one id out
+/// (the GUID of an account template, shown apart); `from` keeps only ids
+/// at or above it (62's 50-99 templates).
+struct Objects<'t, 'a> {
+    tree: &'t Tree<'a>,
+    objects: &'t [Tlv<'a>],
+    skip: Option<u8>,
+    from: u8,
+}
+
+impl<'t, 'a> Objects<'t, 'a> {
+    fn all(tree: &'t Tree<'a>, objects: &'t [Tlv<'a>]) -> Self {
+        Objects {
+            tree,
+            objects,
+            skip: None,
+            from: 0,
+        }
+    }
+
+    fn shown(&self) -> impl Iterator<Item = &'t Tlv<'a>> + '_ {
+        self.objects
+            .iter()
+            .filter(|t| Some(t.id) != self.skip && t.id >= self.from)
+    }
+}
 
 impl Serialize for Objects<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for t in self.0 {
+        let mut m = s.serialize_map(None)?;
+        for t in self.shown() {
             let key = TagKey(t.id);
-            match &t.children {
-                Some(children) => m.serialize_entry(&key, &Objects(children))?,
+            match self.tree.children(t) {
+                Some(children) => m.serialize_entry(&key, &Objects::all(self.tree, children))?,
                 None => m.serialize_entry(&key, t.value)?,
             }
         }
@@ -86,10 +114,11 @@ impl Serialize for Accounts<'_, '_> {
         let d = self.0;
         let mut seq = s.serialize_seq(Some(d.accounts.len()))?;
         for account in &d.accounts {
-            let Some(object) = d.code.tree.objects.get(account.index) else {
+            let Some(object) = d.code.tree.objects().get(account.index) else {
                 continue;
             };
             seq.serialize_element(&AccountJson {
+                tree: &d.code.tree,
                 object,
                 scheme: account.scheme,
                 named: &account.named,
@@ -100,6 +129,7 @@ impl Serialize for Accounts<'_, '_> {
 }
 
 struct AccountJson<'t, 'a> {
+    tree: &'t Tree<'a>,
     object: &'t Tlv<'a>,
     scheme: Option<&'static str>,
     named: &'t crate::profile::Named<'a>,
@@ -110,15 +140,16 @@ impl Serialize for AccountJson<'_, '_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("tag", &TagKey(self.object.id))?;
         m.serialize_entry("scheme", &self.scheme)?;
-        match &self.object.children {
+        match self.tree.children(self.object) {
             Some(children) => {
-                m.serialize_entry("guid", &self.object.child_value(0))?;
-                let rest = children
-                    .iter()
-                    .filter(|c| c.id != 0)
-                    .cloned()
-                    .collect::<Vec<_>>();
-                m.serialize_entry("fields", &Objects(&rest))?;
+                m.serialize_entry("guid", &self.tree.child_value(self.object, 0))?;
+                let fields = Objects {
+                    tree: self.tree,
+                    objects: children,
+                    skip: Some(0),
+                    from: 0,
+                };
+                m.serialize_entry("fields", &fields)?;
             }
             None => m.serialize_entry("value", self.object.value)?,
         }
@@ -139,36 +170,42 @@ impl Serialize for Pairs<'_, '_> {
     }
 }
 
-struct Additional<'t, 'a>(Option<&'t Tlv<'a>>);
+struct Additional<'t, 'a>(&'t Tree<'a>, Option<&'t Tlv<'a>>);
 
 impl Serialize for Additional<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        let children = self.0.and_then(|t| t.children.as_deref()).unwrap_or(&[]);
+        let children = self.1.and_then(|t| self.0.children(t)).unwrap_or(&[]);
         for sub in children {
             if let Some((_, name, _)) = ADDITIONAL_FIELDS.iter().find(|f| f.0 == sub.id) {
                 m.serialize_entry(name, sub.value)?;
             }
         }
-        let templates: Vec<Tlv<'_>> = children.iter().filter(|c| c.id >= 50).cloned().collect();
-        if !templates.is_empty() {
-            m.serialize_entry("payment_system_specific", &Objects(&templates))?;
+        if children.iter().any(|c| c.id >= 50) {
+            let templates = Objects {
+                tree: self.0,
+                objects: children,
+                skip: None,
+                from: 50,
+            };
+            m.serialize_entry("payment_system_specific", &templates)?;
         }
         m.end()
     }
 }
 
-struct Language<'t, 'a>(Option<&'t Tlv<'a>>);
+struct Language<'t, 'a>(&'t Tree<'a>, Option<&'t Tlv<'a>>);
 
 impl Serialize for Language<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Some(t) = self.0.filter(|t| t.children.is_some()) else {
+        let tree = self.0;
+        let Some(t) = self.1.filter(|t| t.is_template()) else {
             return s.serialize_none();
         };
         let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("language", &t.child_value(0))?;
-        m.serialize_entry("name", &t.child_value(1))?;
-        m.serialize_entry("city", &t.child_value(2))?;
+        m.serialize_entry("language", &tree.child_value(t, 0))?;
+        m.serialize_entry("name", &tree.child_value(t, 1))?;
+        m.serialize_entry("city", &tree.child_value(t, 2))?;
         m.end()
     }
 }

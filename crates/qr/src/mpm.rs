@@ -24,7 +24,7 @@ pub enum Initiation {
 pub struct Code<'a> {
     pub payload: &'a str,
     pub tree: Tree<'a>,
-    /// Top-level id → index + 1 in `tree.objects` (0: absent), so lookups
+    /// Top-level id → index + 1 in `tree.objects()` (0: absent), so lookups
     /// by id do not scan; the first occurrence wins.
     index: [u16; 100],
 }
@@ -33,7 +33,7 @@ impl<'a> Code<'a> {
     /// A parsed payload.
     pub fn new(payload: &'a str, tree: Tree<'a>) -> Self {
         let mut index = [0u16; 100];
-        for (i, o) in tree.objects.iter().enumerate() {
+        for (i, o) in tree.objects().iter().enumerate() {
             if let Some(slot) = index.get_mut(usize::from(o.id))
                 && *slot == 0
             {
@@ -51,7 +51,7 @@ impl<'a> Code<'a> {
     pub fn get(&self, id: u8) -> Option<&Tlv<'a>> {
         match self.index.get(usize::from(id)) {
             Some(0) | None => None,
-            Some(&i) => self.tree.objects.get(usize::from(i) - 1),
+            Some(&i) => self.tree.objects().get(usize::from(i) - 1),
         }
     }
 
@@ -74,15 +74,30 @@ impl<'a> Code<'a> {
         currency_from_numeric(self.value(53)?)
     }
 
+    /// The sub-objects of a parsed template.
+    pub fn children(&self, t: &Tlv<'a>) -> Option<&[Tlv<'a>]> {
+        self.tree.children(t)
+    }
+
+    /// The child with `id` of a parsed template.
+    pub fn child(&self, t: &Tlv<'a>, id: u8) -> Option<&Tlv<'a>> {
+        self.tree.child(t, id)
+    }
+
+    /// The value of the child with `id` of a parsed template.
+    pub fn child_value(&self, t: &Tlv<'a>, id: u8) -> Option<&'a str> {
+        self.tree.child_value(t, id)
+    }
+
     /// The character position of the object at `path` (`"99.01"`).
     pub fn position_of(&self, path: &str) -> Option<usize> {
-        let mut objects = self.tree.objects.as_slice();
+        let mut objects = self.tree.objects();
         let mut found = None;
         for part in path.split('.') {
             let id: u8 = part.parse().ok()?;
             let t = objects.iter().find(|t| t.id == id)?;
             found = Some(t.position);
-            objects = t.children.as_deref().unwrap_or(&[]);
+            objects = self.tree.children(t).unwrap_or(&[]);
         }
         found
     }
@@ -90,7 +105,7 @@ impl<'a> Code<'a> {
     /// The merchant account entries, 02-51, in payload order.
     pub fn accounts(&self) -> impl Iterator<Item = &Tlv<'a>> {
         self.tree
-            .objects
+            .objects()
             .iter()
             .filter(|o| (2..=51).contains(&o.id))
     }
@@ -99,7 +114,7 @@ impl<'a> Code<'a> {
 /// One merchant account entry with the scheme it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account<'a> {
-    /// Index of the entry in `Decoded::code.tree.objects`.
+    /// Index of the entry in `Decoded::code.tree.objects()`.
     pub index: usize,
     pub tag: u8,
     pub scheme: Option<&'static str>,
@@ -183,7 +198,7 @@ pub fn parse(payload: &str) -> Result<Code<'_>, DecodeError> {
         .tag("00"));
     }
     let tree = tlv::parse(payload)?;
-    let first = tree.objects.first().ok_or_else(|| {
+    let first = tree.objects().first().ok_or_else(|| {
         DecodeError::new(ErrorCode::Truncated, "payload holds no data object").at(0)
     })?;
     // "01" is EMVCo's only version; "02" is DuitNow's (PayNet QR spec v1.5),
@@ -205,13 +220,13 @@ pub fn parse(payload: &str) -> Result<Code<'_>, DecodeError> {
 }
 
 fn check_crc(payload: &str, tree: &Tree<'_>) -> Result<(), DecodeError> {
-    let Some(crc_index) = tree.objects.iter().position(|o| o.id == 63) else {
+    let Some(crc_index) = tree.objects().iter().position(|o| o.id == 63) else {
         return Err(DecodeError::new(ErrorCode::MissingTag, "CRC (tag 63) is missing").tag("63"));
     };
-    let Some(crc) = tree.objects.get(crc_index) else {
+    let Some(crc) = tree.objects().get(crc_index) else {
         return Err(DecodeError::new(ErrorCode::MissingTag, "CRC (tag 63) is missing").tag("63"));
     };
-    if crc_index + 1 != tree.objects.len() {
+    if crc_index + 1 != tree.objects().len() {
         return Err(DecodeError::new(
             ErrorCode::BadValue,
             "CRC (tag 63) must be the last data object",
@@ -276,7 +291,7 @@ pub fn validate<'a>(
     let mut accounts = Vec::with_capacity(account_count);
     let mut schemes: Vec<&'static str> = Vec::with_capacity(account_count);
     let mut carried: Vec<&'static dyn Profile> = Vec::with_capacity(account_count);
-    for (index, object) in code.tree.objects.iter().enumerate() {
+    for (index, object) in code.tree.objects().iter().enumerate() {
         if !(2..=51).contains(&object.id) {
             continue;
         }
@@ -434,6 +449,10 @@ impl Checker<'_> {
     }
 
     fn max_len(&mut self, rule: Rule, tlv: &Tlv<'_>, path: &str, what: &str, max: usize) {
+        if tlv.value.len() <= max {
+            // Bytes bound characters from above: nothing to count.
+            return;
+        }
         let len = tlv.value.chars().count();
         if len > max {
             self.push(
@@ -463,8 +482,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
             ),
         );
     }
-    duplicates(&mut c, &code.tree.objects, &[]);
-    empty_values(&mut c, &code.tree.objects, &[]);
+    duplicates_and_empties(&mut c, &code.tree, code.tree.objects(), &[]);
 
     if let Some(t) = code.get(0)
         && t.value != "01"
@@ -517,9 +535,9 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
             "merchant account information"
         );
     }
-    for t in &code.tree.objects {
+    for t in code.tree.objects() {
         if matches!(t.id, 26..=51 | 80..=99)
-            && let Some(children) = &t.children
+            && let Some(children) = code.tree.children(t)
         {
             match children.iter().find(|s| s.id == 0) {
                 None => c.push(
@@ -616,7 +634,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
 
     // (A template value is at least one character, so a parsed 62 always
     // holds a data object, as EMVCo requires.)
-    if let Some(children) = code.get(62).and_then(|t| t.children.as_ref()) {
+    if let Some(children) = code.get(62).and_then(|t| code.tree.children(t)) {
         for sub in children {
             let Some(&(_, name, max)) = ADDITIONAL_FIELDS.iter().find(|f| f.0 == sub.id) else {
                 continue;
@@ -646,7 +664,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
     }
 
     if let Some(t64) = code.get(64)
-        && let Some(children) = &t64.children
+        && let Some(children) = code.tree.children(t64)
     {
         match children.iter().find(|s| s.id == 0) {
             None => missing!(c, Rule::LanguageTemplate, "64.00", "language preference"),
@@ -696,17 +714,21 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
         .bytes()
         .fold(true, |ok, b| ok & (b' '..=b'~').contains(&b));
     if !printable {
-        charset(&mut c, &code.tree.objects, &[]);
+        charset(&mut c, &code.tree, code.tree.objects(), &[]);
     }
 }
 
-fn duplicates(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
-    let mut seen = [false; 100];
+/// One pass over every level: a tag twice at one level, and empty values.
+fn duplicates_and_empties(
+    c: &mut Checker<'_>,
+    tree: &Tree<'_>,
+    objects: &[Tlv<'_>],
+    parent: &[u8],
+) {
+    let mut seen: u128 = 0;
     for t in objects {
-        let Some(slot) = seen.get_mut(usize::from(t.id)) else {
-            continue;
-        };
-        if *slot {
+        let bit = 1u128 << (t.id % 128);
+        if seen & bit != 0 {
             let path = path_of(parent, t.id);
             c.push(
                 Rule::NoDuplicateTag,
@@ -716,16 +738,7 @@ fn duplicates(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
                 format!("tag {path} appears more than once"),
             );
         }
-        *slot = true;
-        if let Some(children) = &t.children {
-            let (ids, n) = child_ids(parent, t.id);
-            duplicates(c, children, ids.get(..n).unwrap_or_default());
-        }
-    }
-}
-
-fn empty_values(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
-    for t in objects {
+        seen |= bit;
         if t.value.is_empty() {
             let path = path_of(parent, t.id);
             c.push(
@@ -736,9 +749,9 @@ fn empty_values(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
                 format!("tag {path} has length 00; EMVCo lengths are 01-99"),
             );
         }
-        if let Some(children) = &t.children {
+        if let Some(children) = tree.children(t) {
             let (ids, n) = child_ids(parent, t.id);
-            empty_values(c, children, ids.get(..n).unwrap_or_default());
+            duplicates_and_empties(c, tree, children, ids.get(..n).unwrap_or_default());
         }
     }
 }
@@ -777,15 +790,15 @@ fn too_long(t: &Tlv<'_>, max: usize) -> bool {
 
 /// EMVCo's common character set (ANS): printable ASCII. Tag 64 alone may
 /// carry other characters.
-fn charset(c: &mut Checker<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
+fn charset(c: &mut Checker<'_>, tree: &Tree<'_>, objects: &[Tlv<'_>], parent: &[u8]) {
     for t in objects {
         if parent.is_empty() && t.id == 64 {
             continue;
         }
-        match &t.children {
+        match tree.children(t) {
             Some(children) => {
                 let (ids, n) = child_ids(parent, t.id);
-                charset(c, children, ids.get(..n).unwrap_or_default());
+                charset(c, tree, children, ids.get(..n).unwrap_or_default());
             }
             None => {
                 if t.value.bytes().all(|b| (b' '..=b'~').contains(&b)) {

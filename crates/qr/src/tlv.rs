@@ -6,29 +6,29 @@
 use crate::error::{DecodeError, ErrorCode};
 
 /// One data object as it stands in the payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tlv<'a> {
     /// The two-digit id, 0..=99.
     pub id: u8,
     /// The raw value, exactly as in the payload.
     pub value: &'a str,
-    /// The parsed sub-objects when the id is a template id and the value
-    /// parsed as ID-length-value; `None` for primitives and for template
-    /// values that did not parse (see [`Tree::faults`]).
-    pub children: Option<Vec<Tlv<'a>>>,
     /// Zero-based character offset of the id in the whole payload.
     pub position: usize,
+    /// Where the parsed sub-objects sit in the tree's node list, when the id
+    /// is a template id and the value parsed as ID-length-value; `None` for
+    /// primitives and for template values that did not parse (see
+    /// [`Tree::faults`]). Read them with [`Tree::children`].
+    span: Option<(u32, u32)>,
+    /// The id of the enclosing template (`NO_PARENT` at the top level).
+    parent: u8,
 }
 
-impl<'a> Tlv<'a> {
-    /// The child with `id`, if this is a parsed template holding one.
-    pub fn child(&self, id: u8) -> Option<&Tlv<'a>> {
-        self.children.as_deref()?.iter().find(|c| c.id == id)
-    }
+const NO_PARENT: u8 = u8::MAX;
 
-    /// The value of the child with `id`.
-    pub fn child_value(&self, id: u8) -> Option<&'a str> {
-        self.child(id).map(|c| c.value)
+impl Tlv<'_> {
+    /// Whether the value parsed as a template.
+    pub fn is_template(&self) -> bool {
+        self.span.is_some()
     }
 }
 
@@ -40,19 +40,45 @@ pub struct Fault {
     pub error: DecodeError,
 }
 
-/// A parsed payload: the top-level objects in payload order.
+/// A parsed payload. Every data object of every level sits in one list (one
+/// allocation): the top level first, then each template's children
+/// together.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tree<'a> {
-    pub objects: Vec<Tlv<'a>>,
+    nodes: Vec<Tlv<'a>>,
+    top: usize,
     /// Template values that are not well-formed ID-length-value. They stay in
     /// the tree as primitives; whether that is an error is the profile's call.
     pub faults: Vec<Fault>,
 }
 
 impl<'a> Tree<'a> {
+    /// The top-level objects in payload order.
+    pub fn objects(&self) -> &[Tlv<'a>] {
+        self.nodes.get(..self.top).unwrap_or_default()
+    }
+
     /// The first top-level object with `id`.
     pub fn get(&self, id: u8) -> Option<&Tlv<'a>> {
-        self.objects.iter().find(|o| o.id == id)
+        self.objects().iter().find(|o| o.id == id)
+    }
+
+    /// The sub-objects of a parsed template, in payload order.
+    pub fn children(&self, t: &Tlv<'a>) -> Option<&[Tlv<'a>]> {
+        let (start, len) = t.span?;
+        let start = usize::try_from(start).ok()?;
+        let len = usize::try_from(len).ok()?;
+        self.nodes.get(start..start + len)
+    }
+
+    /// The child with `id` of a parsed template.
+    pub fn child(&self, t: &Tlv<'a>, id: u8) -> Option<&Tlv<'a>> {
+        self.children(t)?.iter().find(|c| c.id == id)
+    }
+
+    /// The value of the child with `id`.
+    pub fn child_value(&self, t: &Tlv<'a>, id: u8) -> Option<&'a str> {
+        self.child(t, id).map(|c| c.value)
     }
 }
 
@@ -71,32 +97,35 @@ pub fn is_template(parent: Option<u8>, id: u8) -> bool {
 /// Parse a whole payload into its top-level objects, descending into
 /// templates.
 pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
+    let ascii = payload.is_ascii();
+    // A typical code has about 25 objects in all.
+    let mut nodes = Vec::with_capacity(32);
+    parse_level(payload, ascii, 0, NO_PARENT, &mut nodes).map_err(|e| *e)?;
+    let top = nodes.len();
     let mut faults = Vec::new();
-    let objects = parse_level(payload, payload.is_ascii(), 0, None, &mut faults).map_err(|e| *e)?;
-    Ok(Tree { objects, faults })
-}
-
-fn parse_level<'a>(
-    text: &'a str,
-    ascii: bool,
-    base: usize,
-    parent: Option<u8>,
-    faults: &mut Vec<Fault>,
-) -> Result<Vec<Tlv<'a>>, Box<DecodeError>> {
-    let mut cursor = Cursor::new(text, ascii, base);
-    // Most codes have under 16 top-level objects, templates under 8.
-    // Most codes have under 16 top-level objects, templates under 8.
-    let mut objects = Vec::with_capacity(if parent.is_none() { 16 } else { 4 });
-    while !cursor.at_end() {
-        let mut tlv = cursor.next_object()?;
-        if is_template(parent, tlv.id) {
-            match parse_level(tlv.value, ascii, tlv.position + 4, Some(tlv.id), faults) {
-                Ok(children) => tlv.children = Some(children),
+    // Breadth first: each template's children are appended together, after
+    // everything before them; templates inside templates (62's 50-99) are
+    // reached when the loop gets to them.
+    let mut i = 0;
+    while let Some(&t) = nodes.get(i) {
+        let parent = (t.parent != NO_PARENT).then_some(t.parent);
+        if is_template(parent, t.id) {
+            let start = nodes.len();
+            match parse_level(t.value, ascii, t.position + 4, t.id, &mut nodes) {
+                Ok(()) => {
+                    let span = (
+                        u32::try_from(start).unwrap_or(u32::MAX),
+                        u32::try_from(nodes.len() - start).unwrap_or(0),
+                    );
+                    if let Some(n) = nodes.get_mut(i) {
+                        n.span = Some(span);
+                    }
+                }
                 Err(error) => {
-                    // Templates nest one level below the root, or two in 62.
+                    nodes.truncate(start);
                     let path = match parent {
-                        Some(p) => join_path(&format!("{p:02}"), tlv.id),
-                        None => join_path("", tlv.id),
+                        Some(p) => join_path(&format!("{p:02}"), t.id),
+                        None => join_path("", t.id),
                     };
                     faults.push(Fault {
                         path,
@@ -105,9 +134,25 @@ fn parse_level<'a>(
                 }
             }
         }
-        objects.push(tlv);
+        i += 1;
     }
-    Ok(objects)
+    Ok(Tree { nodes, top, faults })
+}
+
+fn parse_level<'a>(
+    text: &'a str,
+    ascii: bool,
+    base: usize,
+    parent: u8,
+    nodes: &mut Vec<Tlv<'a>>,
+) -> Result<(), Box<DecodeError>> {
+    let mut cursor = Cursor::new(text, ascii, base);
+    while !cursor.at_end() {
+        let mut tlv = cursor.next_object()?;
+        tlv.parent = parent;
+        nodes.push(tlv);
+    }
+    Ok(())
 }
 
 /// `"62"` + 5 → `"62.05"`; `""` + 26 → `"26"`.
@@ -187,8 +232,9 @@ impl<'a> Cursor<'a> {
                 return Ok(Tlv {
                     id,
                     value,
-                    children: None,
                     position,
+                    span: None,
+                    parent: NO_PARENT,
                 });
             }
         }
@@ -245,8 +291,9 @@ impl<'a> Cursor<'a> {
         Ok(Tlv {
             id,
             value,
-            children: None,
             position,
+            span: None,
+            parent: NO_PARENT,
         })
     }
 }
@@ -274,23 +321,23 @@ mod tests {
     #[test]
     fn lengths_count_characters_not_bytes() {
         let tree = parse("64120002ZH0102北京").unwrap();
-        let t64 = &tree.objects[0];
+        let t64 = &tree.objects()[0];
         assert_eq!(t64.value.chars().count(), 12);
-        assert_eq!(t64.child_value(1), Some("北京"));
+        assert_eq!(tree.child_value(t64, 1), Some("北京"));
     }
 
     #[test]
     fn utf8_value_of_two_characters() {
         let tree = parse("0102北京0302ab").unwrap();
-        assert_eq!(tree.objects[0].value, "北京");
-        assert_eq!(tree.objects[1].value, "ab");
-        assert_eq!(tree.objects[1].position, 6);
+        assert_eq!(tree.objects()[0].value, "北京");
+        assert_eq!(tree.objects()[1].value, "ab");
+        assert_eq!(tree.objects()[1].position, 6);
     }
 
     #[test]
     fn template_fault_is_kept_as_primitive() {
         let tree = parse("2603123").unwrap();
-        assert_eq!(tree.objects[0].children, None);
+        assert!(!tree.objects()[0].is_template());
         assert_eq!(tree.faults.len(), 1);
         assert_eq!(tree.faults[0].path, "26");
         assert_eq!(tree.faults[0].error.code, ErrorCode::Truncated);
@@ -299,9 +346,9 @@ mod tests {
     #[test]
     fn nested_62_template() {
         let tree = parse("62105006000201").unwrap();
-        let t62 = &tree.objects[0];
-        let t50 = t62.child(50).unwrap();
-        assert_eq!(t50.child_value(0), Some("01"));
-        assert_eq!(t50.children.as_ref().unwrap()[0].position, 8);
+        let t62 = &tree.objects()[0];
+        let t50 = tree.child(t62, 50).unwrap();
+        assert_eq!(tree.child_value(t50, 0), Some("01"));
+        assert_eq!(tree.children(t50).unwrap()[0].position, 8);
     }
 }

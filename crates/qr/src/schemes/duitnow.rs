@@ -29,8 +29,8 @@ impl Profile for DuitNow {
         Some("MY")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, AID)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, AID)
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {
@@ -53,8 +53,8 @@ impl Profile for DuitNow {
         );
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
-        name(named, "acquirer_id", account.child_value(1));
-        name(named, "merchant_id", account.child_value(2));
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+        name(named, "acquirer_id", code.child_value(account, 1));
+        name(named, "merchant_id", code.child_value(account, 2));
     }
 }

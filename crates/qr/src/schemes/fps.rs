@@ -35,8 +35,8 @@ impl Profile for Fps {
         Some("HK")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, GUID)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, GUID)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
@@ -54,7 +54,7 @@ impl Profile for Fps {
         let path = super::Id(t.id);
         let ids = [2u8, 3, 4]
             .iter()
-            .filter(|i| t.child(**i).is_some())
+            .filter(|i| code.child(t, **i).is_some())
             .count();
         require!(
             ids > 0,
@@ -76,7 +76,7 @@ impl Profile for Fps {
                 ),
             );
         }
-        if let Some(x) = t.child(5) {
+        if let Some(x) = code.child(t, 5) {
             match local_time_ms(x.value, HKT) {
                 Some(_) => {}
                 None => bad(
@@ -95,7 +95,7 @@ impl Profile for Fps {
 
     fn expiry(&self, code: &Code<'_>) -> Option<Expiry> {
         let t = account_with(code, GUID)?;
-        let at_unix_ms = local_time_ms(t.child(5)?.value, HKT)?;
+        let at_unix_ms = local_time_ms(code.child(t, 5)?.value, HKT)?;
         Some(Expiry {
             at_unix_ms,
             tag: format!("{:02}.05", t.id),
@@ -103,13 +103,13 @@ impl Profile for Fps {
         })
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
-        name(named, "clearing_code", account.child_value(1));
-        name(named, "fps_id", account.child_value(2));
-        name(named, "mobile", account.child_value(3));
-        name(named, "email", account.child_value(4));
-        name(named, "merchant_timeout", account.child_value(5));
-        if let Some(v) = account.child_value(6) {
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+        name(named, "clearing_code", code.child_value(account, 1));
+        name(named, "fps_id", code.child_value(account, 2));
+        name(named, "mobile", code.child_value(account, 3));
+        name(named, "email", code.child_value(account, 4));
+        name(named, "merchant_timeout", code.child_value(account, 5));
+        if let Some(v) = code.child_value(account, 6) {
             named.push((
                 "amount_editable",
                 Cow::Borrowed(if v == "1" { "true" } else { "false" }),

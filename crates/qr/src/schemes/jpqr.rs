@@ -36,8 +36,8 @@ impl Profile for Jpqr {
         Some("JP")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, GUID)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, GUID)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
@@ -68,7 +68,7 @@ impl Profile for Jpqr {
                 "a JPQR code carries the merchant's name in Japanese (tag 64)".to_string(),
             ),
             Some(l) => {
-                if let Some(p) = l.child(0)
+                if let Some(p) = code.child(l, 0)
                     && !p.value.eq_ignore_ascii_case("JA")
                 {
                     bad(
@@ -82,7 +82,7 @@ impl Profile for Jpqr {
                         ),
                     );
                 }
-                if let Some(c) = l.child(2) {
+                if let Some(c) = code.child(l, 2) {
                     bad(
                         out,
                         "jpqr.language",
@@ -95,7 +95,7 @@ impl Profile for Jpqr {
         }
         let path = super::Id(t.id);
         for (id, len, what) in LEVELS {
-            if let Some(v) = t.child(id)
+            if let Some(v) = code.child(t, id)
                 && !(v.value.len() == len && super::digits(v.value))
             {
                 bad(
@@ -108,7 +108,7 @@ impl Profile for Jpqr {
             }
         }
         require!(
-            t.child(1).is_some(),
+            code.child(t, 1).is_some(),
             out,
             "jpqr.merchant_id",
             &format!("{path}.01"),
@@ -116,9 +116,9 @@ impl Profile for Jpqr {
         );
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
         for (id, _, key) in LEVELS {
-            name(named, key, account.child_value(id));
+            name(named, key, code.child_value(account, id));
         }
     }
 }

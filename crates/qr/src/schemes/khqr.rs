@@ -22,9 +22,10 @@ pub struct Khqr;
 
 pub static KHQR: Khqr = Khqr;
 
-fn is_bakong_account(t: &Tlv<'_>) -> bool {
+fn is_bakong_account<'a>(code: &Code<'a>, t: &Tlv<'a>) -> bool {
     matches!(t.id, 29 | 30)
-        && t.child_value(0)
+        && code
+            .child_value(t, 0)
             .is_some_and(|id| id.contains('@') && id.chars().count() <= 32)
 }
 
@@ -37,8 +38,8 @@ impl Profile for Khqr {
         Some("KH")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        is_bakong_account(account)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        is_bakong_account(code, account)
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {
@@ -56,7 +57,12 @@ impl Profile for Khqr {
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
-        let Some(account) = code.tree.objects.iter().find(|t| is_bakong_account(t)) else {
+        let Some(account) = code
+            .tree
+            .objects()
+            .iter()
+            .find(|t| is_bakong_account(code, t))
+        else {
             return;
         };
         currency_and_country(
@@ -69,14 +75,14 @@ impl Profile for Khqr {
         );
         if account.id == 30 {
             require!(
-                account.child(1).is_some(),
+                code.child(account, 1).is_some(),
                 out,
                 "khqr.merchant_id",
                 "30.01",
                 "a KHQR merchant account (tag 30) carries the merchant id in 01".to_string(),
             );
             require!(
-                account.child(2).is_some(),
+                code.child(account, 2).is_some(),
                 out,
                 "khqr.acquiring_bank",
                 "30.02",
@@ -94,7 +100,7 @@ impl Profile for Khqr {
             );
         }
         if dynamic || code.get(54).is_some() {
-            match code.get(99).and_then(|t| t.child(1)) {
+            match code.get(99).and_then(|t| code.child(t, 1)) {
                 None => require!(
                     false,
                     out,
@@ -120,7 +126,7 @@ impl Profile for Khqr {
     }
 
     fn expiry(&self, code: &Code<'_>) -> Option<Expiry> {
-        let x = code.get(99)?.child(1)?;
+        let x = code.child(code.get(99)?, 1)?;
         let at_unix_ms = x.value.parse().ok().filter(|_| x.value.len() == 13)?;
         Some(Expiry {
             at_unix_ms,
@@ -135,7 +141,7 @@ impl Profile for Khqr {
             "account_type",
             Cow::Borrowed(if merchant { "merchant" } else { "individual" }),
         ));
-        name(named, "bakong_account_id", account.child_value(0));
+        name(named, "bakong_account_id", code.child_value(account, 0));
         name(
             named,
             if merchant {
@@ -143,11 +149,19 @@ impl Profile for Khqr {
             } else {
                 "account_information"
             },
-            account.child_value(1),
+            code.child_value(account, 1),
         );
-        name(named, "acquiring_bank", account.child_value(2));
+        name(named, "acquiring_bank", code.child_value(account, 2));
         let times = code.get(99);
-        name(named, "created_at_ms", times.and_then(|t| t.child_value(0)));
-        name(named, "expires_at_ms", times.and_then(|t| t.child_value(1)));
+        name(
+            named,
+            "created_at_ms",
+            times.and_then(|t| code.child_value(t, 0)),
+        );
+        name(
+            named,
+            "expires_at_ms",
+            times.and_then(|t| code.child_value(t, 1)),
+        );
     }
 }

@@ -71,24 +71,24 @@ impl std::fmt::Display for Id {
 }
 
 /// The template's globally unique identifier (sub-tag 00).
-pub(crate) fn guid<'a>(t: &Tlv<'a>) -> Option<&'a str> {
-    t.child_value(0)
+pub(crate) fn guid<'a>(code: &Code<'a>, t: &Tlv<'a>) -> Option<&'a str> {
+    code.child_value(t, 0)
 }
 
 /// Whether the template's id is one of `ids`, ignoring ASCII case (issued
 /// codes write `br.gov.bcb.pix` and `BR.GOV.BCB.PIX`, `hk.com.hkicl` and
 /// `HK.COM.HKICL`).
-pub(crate) fn guid_is(t: &Tlv<'_>, ids: &[&str]) -> bool {
-    guid(t).is_some_and(|g| ids.iter().any(|id| g.eq_ignore_ascii_case(id)))
+pub(crate) fn guid_is<'a>(code: &Code<'a>, t: &Tlv<'a>, ids: &[&str]) -> bool {
+    guid(code, t).is_some_and(|g| ids.iter().any(|id| g.eq_ignore_ascii_case(id)))
 }
 
 /// The first merchant account template (26-51) of `code` whose id is one
 /// of `ids`.
 pub(crate) fn account_with<'c, 'a>(code: &'c Code<'a>, ids: &[&str]) -> Option<&'c Tlv<'a>> {
     code.tree
-        .objects
+        .objects()
         .iter()
-        .find(|t| (26..=51).contains(&t.id) && guid_is(t, ids))
+        .find(|t| (26..=51).contains(&t.id) && guid_is(code, t, ids))
 }
 
 /// Add a named field when the value is there.

@@ -41,8 +41,8 @@ impl Profile for PayNow {
         Some("SG")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, PAYNOW_ID)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, PAYNOW_ID)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
@@ -59,20 +59,20 @@ impl Profile for PayNow {
         );
         let path = super::Id(t.id);
         require!(
-            t.child(1).is_some(),
+            code.child(t, 1).is_some(),
             out,
             "paynow.proxy_type",
             &format!("{path}.01"),
             format!("a PayNow template (tag {path}) names its proxy type in 01"),
         );
         require!(
-            t.child(2).is_some(),
+            code.child(t, 2).is_some(),
             out,
             "paynow.proxy",
             &format!("{path}.02"),
             format!("a PayNow template (tag {path}) carries the proxy value in 02"),
         );
-        if let Some(e) = t.child(3)
+        if let Some(e) = code.child(t, 3)
             && !matches!(e.value, "0" | "1")
         {
             bad(
@@ -86,7 +86,7 @@ impl Profile for PayNow {
                 ),
             );
         }
-        if let Some(x) = t.child(4)
+        if let Some(x) = code.child(t, 4)
             && matches!(x.value.len(), 8 | 14)
             && super::digits(x.value)
         {
@@ -105,7 +105,7 @@ impl Profile for PayNow {
 
     fn expiry(&self, code: &Code<'_>) -> Option<Expiry> {
         let t = account_with(code, PAYNOW_ID)?;
-        let x = t.child(4)?;
+        let x = code.child(t, 4)?;
         if !matches!(x.value.len(), 8 | 14) {
             return None;
         }
@@ -117,8 +117,8 @@ impl Profile for PayNow {
         })
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
-        if let Some(kind) = account.child_value(1) {
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+        if let Some(kind) = code.child_value(account, 1) {
             let kind = match kind {
                 "0" => Cow::Borrowed("mobile"),
                 "2" => Cow::Borrowed("uen"),
@@ -126,8 +126,8 @@ impl Profile for PayNow {
             };
             named.push(("proxy_type", kind));
         }
-        name(named, "proxy", account.child_value(2));
-        match account.child_value(3) {
+        name(named, "proxy", code.child_value(account, 2));
+        match code.child_value(account, 3) {
             Some("0") => named.push(("amount_editable", Cow::Borrowed("false"))),
             Some("1") => named.push(("amount_editable", Cow::Borrowed("true"))),
             _ => {}
@@ -135,8 +135,7 @@ impl Profile for PayNow {
         name(
             named,
             "expiry",
-            account
-                .child_value(4)
+            code.child_value(account, 4)
                 .filter(|v| matches!(v.len(), 8 | 14) && super::digits(v)),
         );
     }
@@ -156,8 +155,8 @@ impl Profile for Sgqr {
         Some("SG")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, SGQR_ID)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, SGQR_ID)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
@@ -174,7 +173,7 @@ impl Profile for Sgqr {
         );
         let path = super::Id(t.id);
         require!(
-            t.child(1).is_some(),
+            code.child(t, 1).is_some(),
             out,
             "sgqr.id",
             &format!("{path}.01"),
@@ -182,7 +181,7 @@ impl Profile for Sgqr {
         );
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
         for (id, key) in [
             (1, "sgqr_id"),
             (2, "version"),
@@ -192,7 +191,7 @@ impl Profile for Sgqr {
             (6, "miscellaneous"),
             (7, "new_version_date"),
         ] {
-            name(named, key, account.child_value(id));
+            name(named, key, code.child_value(account, id));
         }
     }
 }

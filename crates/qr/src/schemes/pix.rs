@@ -51,8 +51,8 @@ impl Profile for Pix {
         Some("BR")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, GUI)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, GUI)
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {
@@ -82,7 +82,7 @@ impl Profile for Pix {
             &["BR"],
         );
         let path = super::Id(t.id);
-        let (key, url) = (t.child(1), t.child(25));
+        let (key, url) = (code.child(t, 1), code.child(t, 25));
         match (key, url) {
             (None, None) => require!(
                 false,
@@ -126,7 +126,7 @@ impl Profile for Pix {
                     ),
                 );
             }
-            if let Some(i) = t.child(2) {
+            if let Some(i) = code.child(t, 2) {
                 bad(
                     out,
                     "pix.additional_info",
@@ -141,7 +141,7 @@ impl Profile for Pix {
         // not checked: the BCB manual's own dynamic example writes
         // "RP12345678-2019", and for dynamic codes the payer's bank ignores it.
         require!(
-            code.get(62).and_then(|t| t.child(5)).is_some(),
+            code.get(62).and_then(|t| code.child(t, 5)).is_some(),
             out,
             "pix.txid",
             "62.05",
@@ -150,12 +150,12 @@ impl Profile for Pix {
     }
 
     fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
-        if let Some(k) = account.child_value(1) {
+        if let Some(k) = code.child_value(account, 1) {
             named.push(("kind", Cow::Borrowed("static")));
             named.push(("key", Cow::Borrowed(k)));
             named.push(("key_type", Cow::Borrowed(key_type(k))));
         }
-        if let Some(u) = account.child_value(25) {
+        if let Some(u) = code.child_value(account, 25) {
             named.push(("kind", Cow::Borrowed("dynamic")));
             // Reported as written (scheme-less); never fetched here.
             named.push(("url", Cow::Borrowed(u)));
@@ -168,7 +168,11 @@ impl Profile for Pix {
                 }),
             ));
         }
-        name(named, "additional_info", account.child_value(2));
-        name(named, "txid", code.get(62).and_then(|t| t.child_value(5)));
+        name(named, "additional_info", code.child_value(account, 2));
+        name(
+            named,
+            "txid",
+            code.get(62).and_then(|t| code.child_value(t, 5)),
+        );
     }
 }

@@ -39,10 +39,10 @@ impl Profile for PromptPay {
         Some("TH")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, CREDIT_TRANSFER)
-            || guid_is(account, BILL_PAYMENT)
-            || guid_is(account, BILL_PAYMENT_CROSS_BORDER)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, CREDIT_TRANSFER)
+            || guid_is(code, account, BILL_PAYMENT)
+            || guid_is(code, account, BILL_PAYMENT_CROSS_BORDER)
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {
@@ -85,7 +85,7 @@ impl Profile for PromptPay {
             let path = super::Id(t.id);
             let proxies = [1u8, 2, 3, 4]
                 .iter()
-                .filter(|i| t.child(**i).is_some())
+                .filter(|i| code.child(t, **i).is_some())
                 .count();
             require!(
                 proxies > 0,
@@ -107,7 +107,7 @@ impl Profile for PromptPay {
                     ),
                 );
             }
-            if let Some(m) = t.child(1)
+            if let Some(m) = code.child(t, 1)
                 && !(m.value.len() == 13 && super::digits(m.value) && m.value.starts_with("0066"))
             {
                 bad(
@@ -121,7 +121,7 @@ impl Profile for PromptPay {
                     ),
                 );
             }
-            if let Some(n) = t.child(2)
+            if let Some(n) = code.child(t, 2)
                 && !(n.value.len() == 13 && super::digits(n.value))
             {
                 bad(
@@ -141,14 +141,14 @@ impl Profile for PromptPay {
         {
             let path = super::Id(t.id);
             require!(
-                t.child(1).is_some(),
+                code.child(t, 1).is_some(),
                 out,
                 "promptpay.biller_id",
                 &format!("{path}.01"),
                 format!("a PromptPay bill payment (tag {path}) carries the biller id in 01"),
             );
             require!(
-                t.child(2).is_some(),
+                code.child(t, 2).is_some(),
                 out,
                 "promptpay.reference_1",
                 &format!("{path}.02"),
@@ -158,7 +158,7 @@ impl Profile for PromptPay {
     }
 
     fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
-        let Some(g) = guid(account) else { return };
+        let Some(g) = guid(code, account) else { return };
         if CREDIT_TRANSFER.iter().any(|a| a.eq_ignore_ascii_case(g)) {
             named.push(("service", Cow::Borrowed("credit_transfer")));
             let proxy = [
@@ -168,7 +168,7 @@ impl Profile for PromptPay {
                 (4, "bank_account"),
             ]
             .into_iter()
-            .find_map(|(id, kind)| account.child_value(id).map(|v| (kind, v)));
+            .find_map(|(id, kind)| code.child_value(account, id).map(|v| (kind, v)));
             if let Some((kind, value)) = proxy {
                 named.push(("proxy_type", Cow::Borrowed(kind)));
                 named.push(("proxy", Cow::Borrowed(value)));
@@ -180,7 +180,7 @@ impl Profile for PromptPay {
                     ));
                 }
             }
-            name(named, "ota", account.child_value(5));
+            name(named, "ota", code.child_value(account, 5));
         } else {
             let cross_border = BILL_PAYMENT_CROSS_BORDER
                 .iter()
@@ -193,14 +193,14 @@ impl Profile for PromptPay {
                     "bill_payment"
                 }),
             ));
-            name(named, "biller_id", account.child_value(1));
-            name(named, "reference_1", account.child_value(2));
-            name(named, "reference_2", account.child_value(3));
+            name(named, "biller_id", code.child_value(account, 1));
+            name(named, "reference_1", code.child_value(account, 2));
+            name(named, "reference_2", code.child_value(account, 3));
             // "Reference 3" rides in the terminal label (promptparse).
             name(
                 named,
                 "reference_3",
-                code.get(62).and_then(|t| t.child_value(7)),
+                code.get(62).and_then(|t| code.child_value(t, 7)),
             );
         }
     }

@@ -41,8 +41,10 @@ pub static QRIS: Qris = Qris;
 
 fn is_issuer_template(code: &Code<'_>, t: &Tlv<'_>) -> bool {
     (26..=45).contains(&t.id)
-        && t.children.is_some()
-        && (t.child_value(1).is_some_and(|pan| pan.starts_with("9360"))
+        && t.is_template()
+        && (code
+            .child_value(t, 1)
+            .is_some_and(|pan| pan.starts_with("9360"))
             || (code.value(58) == Some("ID") && account_with(code, REPOSITORY).is_some()))
 }
 
@@ -56,7 +58,7 @@ impl Profile for Qris {
     }
 
     fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, REPOSITORY) || is_issuer_template(code, account)
+        guid_is(code, account, REPOSITORY) || is_issuer_template(code, account)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
@@ -81,7 +83,7 @@ impl Profile for Qris {
         if let Some(t) = account_with(code, REPOSITORY) {
             let path = super::Id(t.id);
             require!(
-                t.child(2).is_some(),
+                code.child(t, 2).is_some(),
                 out,
                 "qris.nmid",
                 &format!("{path}.02"),
@@ -92,11 +94,11 @@ impl Profile for Qris {
         }
         for t in code
             .tree
-            .objects
+            .objects()
             .iter()
-            .filter(|t| guid_is(t, REPOSITORY) || is_issuer_template(code, t))
+            .filter(|t| guid_is(code, t, REPOSITORY) || is_issuer_template(code, t))
         {
-            if let Some(c) = t.child(3)
+            if let Some(c) = code.child(t, 3)
                 && !CRITERIA.iter().any(|(k, _)| *k == c.value)
             {
                 bad(
@@ -110,7 +112,7 @@ impl Profile for Qris {
                     ),
                 );
             }
-            if let Some(pan) = t.child(1).filter(|_| !guid_is(t, REPOSITORY))
+            if let Some(pan) = code.child(t, 1).filter(|_| !guid_is(code, t, REPOSITORY))
                 && !(super::digits(pan.value) && pan.value.len() <= 19)
             {
                 bad(
@@ -127,22 +129,22 @@ impl Profile for Qris {
         }
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
-        if guid_is(account, REPOSITORY) {
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+        if guid_is(code, account, REPOSITORY) {
             named.push(("role", Cow::Borrowed("national_repository")));
-            name(named, "nmid", account.child_value(2));
+            name(named, "nmid", code.child_value(account, 2));
         } else {
             named.push(("role", Cow::Borrowed("issuer")));
-            name(named, "issuer_domain", guid(account));
-            name(named, "merchant_pan", account.child_value(1));
+            name(named, "issuer_domain", guid(code, account));
+            name(named, "merchant_pan", code.child_value(account, 1));
             name(
                 named,
                 "nns",
-                account.child_value(1).and_then(|p| p.get(..8)),
+                code.child_value(account, 1).and_then(|p| p.get(..8)),
             );
-            name(named, "merchant_id", account.child_value(2));
+            name(named, "merchant_id", code.child_value(account, 2));
         }
-        if let Some(c) = account.child_value(3) {
+        if let Some(c) = code.child_value(account, 3) {
             named.push(("merchant_criteria", Cow::Borrowed(c)));
             if let Some((_, n)) = CRITERIA.iter().find(|(k, _)| *k == c) {
                 named.push(("merchant_criteria_name", Cow::Borrowed(n)));

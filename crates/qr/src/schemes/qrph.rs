@@ -34,8 +34,8 @@ impl Profile for QrPh {
         Some("PH")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, P2P) || guid_is(account, P2M)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, P2P) || guid_is(code, account, P2M)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
@@ -51,7 +51,7 @@ impl Profile for QrPh {
             &["PH"],
         );
         let path = super::Id(t.id);
-        match t.child(1) {
+        match code.child(t, 1) {
             None => require!(
                 false,
                 out,
@@ -77,16 +77,16 @@ impl Profile for QrPh {
         }
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
-        if guid(account).is_some_and(|g| P2P.iter().any(|p| p.eq_ignore_ascii_case(g))) {
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+        if guid(code, account).is_some_and(|g| P2P.iter().any(|p| p.eq_ignore_ascii_case(g))) {
             named.push(("kind", Cow::Borrowed("p2p")));
-            name(named, "bic", account.child_value(1));
-            name(named, "credit_account", account.child_value(4));
-            name(named, "mobile", account.child_value(5));
+            name(named, "bic", code.child_value(account, 1));
+            name(named, "credit_account", code.child_value(account, 4));
+            name(named, "mobile", code.child_value(account, 5));
         } else {
             named.push(("kind", Cow::Borrowed("p2m")));
-            name(named, "acquirer_bic", account.child_value(1));
-            name(named, "merchant_id", account.child_value(3));
+            name(named, "acquirer_bic", code.child_value(account, 1));
+            name(named, "merchant_id", code.child_value(account, 3));
         }
     }
 }

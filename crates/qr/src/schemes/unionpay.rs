@@ -28,9 +28,9 @@ impl Profile for UnionPay {
         Some("CN")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
         matches!(account.id, 15 | 16)
-            || guid(account).is_some_and(|g| {
+            || guid(code, account).is_some_and(|g| {
                 g.len() >= 10
                     && g.get(..10)
                         .is_some_and(|p| p.eq_ignore_ascii_case("A000000333"))
@@ -47,7 +47,7 @@ impl Profile for UnionPay {
 
     fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
         let v = account.value;
-        if account.children.is_none() && v.len() == 31 && v.is_ascii() {
+        if !account.is_template() && v.len() == 31 && v.is_ascii() {
             name(named, "acquirer_iin", v.get(..8));
             name(named, "forwarding_iin", v.get(8..16));
             name(named, "merchant_id", v.get(16..));

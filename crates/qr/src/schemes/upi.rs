@@ -33,7 +33,7 @@ impl Profile for Upi {
     }
 
     fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, RID) || (matches!(account.id, 6..=8) && code.value(58) == Some("IN"))
+        guid_is(code, account, RID) || (matches!(account.id, 6..=8) && code.value(58) == Some("IN"))
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {
@@ -62,11 +62,11 @@ impl Profile for Upi {
         );
         for t in code
             .tree
-            .objects
+            .objects()
             .iter()
-            .filter(|t| guid_is(t, RID) && t.id == 26)
+            .filter(|t| guid_is(code, t, RID) && t.id == 26)
         {
-            match t.child(1) {
+            match code.child(t, 1) {
                 None => require!(
                     false,
                     out,
@@ -101,7 +101,7 @@ impl Profile for Upi {
         }
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
         match account.id {
             6 | 7 => named.push(("rupay_merchant_pan", Cow::Borrowed(account.value))),
             8 => {
@@ -109,16 +109,16 @@ impl Profile for Upi {
                 name(named, "account", account.value.get(11..));
             }
             26 => {
-                name(named, "vpa", account.child_value(1));
-                name(named, "minimum_amount", account.child_value(2));
+                name(named, "vpa", code.child_value(account, 1));
+                name(named, "minimum_amount", code.child_value(account, 2));
             }
             27 => {
-                name(named, "transaction_reference", account.child_value(1));
-                name(named, "reference_url", account.child_value(2));
+                name(named, "transaction_reference", code.child_value(account, 1));
+                name(named, "reference_url", code.child_value(account, 2));
             }
             28 => {
                 // An Aadhaar number is personal data: only its last four.
-                if let Some(a) = account.child_value(1) {
+                if let Some(a) = code.child_value(account, 1) {
                     let last4 = a.get(a.len().saturating_sub(4)..).unwrap_or_default();
                     named.push(("aadhaar_last4", Cow::Borrowed(last4)));
                 }

@@ -34,9 +34,9 @@ pub struct VietQr;
 pub static VIETQR: VietQr = VietQr;
 
 /// The beneficiary organisation (sub-tag 01), itself ID-length-value.
-fn beneficiary<'a>(account: &Tlv<'a>) -> Option<Vec<Tlv<'a>>> {
-    let inner = account.child(1)?;
-    tlv::parse(inner.value).ok().map(|t| t.objects)
+fn beneficiary<'a>(code: &Code<'a>, account: &Tlv<'a>) -> Option<Vec<Tlv<'a>>> {
+    let inner = code.child(account, 1)?;
+    tlv::parse(inner.value).ok().map(|t| t.objects().to_vec())
 }
 
 fn value_of<'a>(objects: &[Tlv<'a>], id: u8) -> Option<&'a str> {
@@ -52,8 +52,8 @@ impl Profile for VietQr {
         Some("VN")
     }
 
-    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(account, GUID)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+        guid_is(code, account, GUID)
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {
@@ -87,7 +87,9 @@ impl Profile for VietQr {
             &["VN"],
         );
         let path = super::Id(t.id);
-        let parsed = t.child(1).map(|inner| (inner, tlv::parse(inner.value)));
+        let parsed = code
+            .child(t, 1)
+            .map(|inner| (inner, tlv::parse(inner.value)));
         match parsed {
             None => require!(
                 false,
@@ -109,10 +111,10 @@ impl Profile for VietQr {
                 ),
             ),
             Some((_, Ok(tree))) => {
-                let b = tree.objects;
+                let b = tree.objects();
                 let bin = value_of(&b, 0);
                 if !bin.is_some_and(|v| v.len() == 6 && super::digits(v)) {
-                    let inner = t.child(1).unwrap_or(t);
+                    let inner = code.child(t, 1).unwrap_or(t);
                     bad(
                         out,
                         "vietqr.bank_bin",
@@ -125,7 +127,7 @@ impl Profile for VietQr {
                 }
                 let account_no = value_of(&b, 1);
                 if account_no.is_none_or(|v| v.chars().count() > 19) {
-                    let inner = t.child(1).unwrap_or(t);
+                    let inner = code.child(t, 1).unwrap_or(t);
                     bad(
                         out,
                         "vietqr.account",
@@ -138,7 +140,7 @@ impl Profile for VietQr {
                 }
             }
         }
-        if let Some(s) = t.child(2)
+        if let Some(s) = code.child(t, 2)
             && !SERVICES.iter().any(|(k, _)| *k == s.value)
         {
             bad(
@@ -154,12 +156,12 @@ impl Profile for VietQr {
         }
     }
 
-    fn named<'a>(&self, _code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
-        if let Some(b) = beneficiary(account) {
+    fn named<'a>(&self, code: &Code<'a>, account: &Tlv<'a>, named: &mut Named<'a>) {
+        if let Some(b) = beneficiary(code, account) {
             name(named, "bank_bin", value_of(&b, 0));
             name(named, "account", value_of(&b, 1));
         }
-        if let Some(s) = account.child_value(2) {
+        if let Some(s) = code.child_value(account, 2) {
             named.push(("service_code", Cow::Borrowed(s)));
             if let Some((_, n)) = SERVICES.iter().find(|(k, _)| *k == s) {
                 named.push(("service", Cow::Borrowed(n)));

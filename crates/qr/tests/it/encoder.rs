@@ -32,11 +32,15 @@ pub fn encode_payload(objects: &[(u8, Node)]) -> String {
 
 /// Re-encode a parsed tree from its parsed children (not the raw template
 /// values), so a parser that lost or reordered anything is caught.
-pub fn reencode(objects: &[qr::tlv::Tlv<'_>]) -> String {
+pub fn reencode(tree: &qr::tlv::Tree<'_>) -> String {
+    reencode_level(tree, tree.objects())
+}
+
+fn reencode_level(tree: &qr::tlv::Tree<'_>, objects: &[qr::tlv::Tlv<'_>]) -> String {
     let mut out = String::new();
     for t in objects {
-        let value = match &t.children {
-            Some(children) => reencode(children),
+        let value = match tree.children(t) {
+            Some(children) => reencode_level(tree, children),
             None => t.value.to_string(),
         };
         out.push_str(&format!("{:02}{:02}{value}", t.id, value.chars().count()));
@@ -45,12 +49,16 @@ pub fn reencode(objects: &[qr::tlv::Tlv<'_>]) -> String {
 }
 
 /// A tree as `Node`s, for comparison with what was encoded.
-pub fn to_nodes(objects: &[qr::tlv::Tlv<'_>]) -> Vec<(u8, Node)> {
+pub fn to_nodes(tree: &qr::tlv::Tree<'_>) -> Vec<(u8, Node)> {
+    nodes_level(tree, tree.objects())
+}
+
+fn nodes_level(tree: &qr::tlv::Tree<'_>, objects: &[qr::tlv::Tlv<'_>]) -> Vec<(u8, Node)> {
     objects
         .iter()
         .map(|t| {
-            let node = match &t.children {
-                Some(children) => Node::Template(to_nodes(children)),
+            let node = match tree.children(t) {
+                Some(children) => Node::Template(nodes_level(tree, children)),
                 None => Node::Value(t.value.to_string()),
             };
             (t.id, node)
@@ -121,7 +129,7 @@ pub fn encode_with_crc(objects: &[(u8, Node)]) -> String {
 /// or removed for `None`, and the CRC made right again.
 pub fn mutate(payload: &str, path: &str, value: Option<&str>) -> String {
     let tree = qr::tlv::parse(payload).expect("structurally sound base");
-    let mut nodes = to_nodes(&tree.objects);
+    let mut nodes = to_nodes(&tree);
     let ids: Vec<u8> = path
         .split('.')
         .map(|p| p.parse().expect("numeric path"))

@@ -91,10 +91,10 @@ proptest! {
     fn trees_round_trip(objects in tree()) {
         let payload = encode_payload(&objects);
         let code = qr::mpm::parse(&payload).map_err(|e| TestCaseError::fail(format!("{e}")))?;
-        let nodes = to_nodes(&code.tree.objects);
+        let nodes = to_nodes(&code.tree);
         prop_assert_eq!(&nodes[0], &(0u8, v("01")));
         prop_assert_eq!(&nodes[1..nodes.len() - 1], &objects[..]);
-        prop_assert_eq!(reencode(&code.tree.objects), payload);
+        prop_assert_eq!(reencode(&code.tree), payload);
     }
 
     /// Generated valid codes decode to the fields they were made from.
