@@ -112,7 +112,7 @@ impl Profile for VietQr {
             ),
             Some((_, Ok(tree))) => {
                 let b = tree.objects();
-                let bin = value_of(&b, 0);
+                let bin = value_of(b, 0);
                 if !bin.is_some_and(|v| v.len() == 6 && super::digits(v)) {
                     let inner = code.child(t, 1).unwrap_or(t);
                     bad(
@@ -125,7 +125,7 @@ impl Profile for VietQr {
                         ),
                     );
                 }
-                let account_no = value_of(&b, 1);
+                let account_no = value_of(b, 1);
                 if account_no.is_none_or(|v| v.chars().count() > 19) {
                     let inner = code.child(t, 1).unwrap_or(t);
                     bad(
