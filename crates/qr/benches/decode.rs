@@ -8,6 +8,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 #[path = "corpus.rs"]
 mod corpus;
 
+// The allocator the `unigate` binary uses, so the figures are the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let corpus = corpus::load();
     let options = corpus::options();
