@@ -164,6 +164,45 @@ pub fn error_catalogue(root: &Path) -> Vec<String> {
     problems
 }
 
+/// The HTTP error catalogue (`api::problem::CATALOGUE`) and the "HTTP API"
+/// section of `docs/error-codes.md` list the same codes with the same
+/// statuses.
+pub fn http_catalogue(root: &Path) -> Vec<String> {
+    let doc = std::fs::read_to_string(root.join("docs/error-codes.md")).unwrap_or_default();
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("HTTP API"))
+        .unwrap_or_default();
+    let documented: Vec<(String, String)> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            let (code, rest) = l.split_once('`')?;
+            let status = rest.split('|').nth(1)?.trim().to_string();
+            Some((code.to_string(), status))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (code, status, _) in api::problem::CATALOGUE {
+        if !documented
+            .iter()
+            .any(|(c, s)| c == code && *s == status.to_string())
+        {
+            problems.push(format!(
+                "docs/error-codes.md does not list `{code}` with status {status}"
+            ));
+        }
+    }
+    for (c, _) in &documented {
+        if !api::problem::CATALOGUE.iter().any(|(code, _, _)| code == c) {
+            problems.push(format!(
+                "docs/error-codes.md lists HTTP code `{c}`, which the API does not have"
+            ));
+        }
+    }
+    problems
+}
+
 /// `docs/schemes.md` names every scheme profile and every deviation each
 /// one tolerates.
 pub fn scheme_docs(root: &Path) -> Vec<String> {

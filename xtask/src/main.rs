@@ -12,6 +12,7 @@ fn main() -> ExitCode {
                 xtask::tidy(&root).iter().map(ToString::to_string).collect();
             problems.extend(xtask::error_catalogue(&root));
             problems.extend(xtask::scheme_docs(&root));
+            problems.extend(xtask::http_catalogue(&root));
             for p in &problems {
                 println!("{p}");
             }
@@ -22,8 +23,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        "openapi" => {
+            let path = xtask::root().join("docs/openapi.json");
+            match std::fs::write(&path, api::openapi_json() + "\n") {
+                Ok(()) => {
+                    println!("wrote {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("writing {}: {e}", path.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask tidy");
+            eprintln!("usage: cargo xtask tidy | openapi");
             ExitCode::from(2)
         }
     }

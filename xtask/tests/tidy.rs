@@ -34,3 +34,9 @@ fn scheme_docs_match_the_profiles() {
     let problems = xtask::scheme_docs(&xtask::root());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn http_error_catalogue_matches_the_code() {
+    let problems = xtask::http_catalogue(&xtask::root());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -11,6 +11,7 @@
 
 pub mod dialect;
 mod lease;
+mod token;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use crate::lease::Lease;
+pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
 
 /// Which engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! the domain crates.
 
 mod qr_cmd;
+mod serve;
+mod token_cmd;
 
 // mimalloc: the codec and, later, the gateway allocate many small short-lived
 // objects per request; it is markedly faster than the system allocator there
@@ -26,17 +28,27 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the gateway.
+    /// Run the gateway: the API on --listen, Prometheus metrics on the
+    /// configured metrics address, the store at --db.
     Serve {
-        /// Configuration file.
+        /// Configuration file (TOML; see docs/configuration.md).
         #[arg(long)]
         config: Option<String>,
         /// Store URL: sqlite://FILE, sqlite::memory: or postgres://...
+        /// (default sqlite://unigate.db).
         #[arg(long)]
         db: Option<String>,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Print the effective configuration (as TOML-like JSON) and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Operator and regulator bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: token_cmd::TokenCommand,
     },
     /// Run the gateway and simulators on embedded SQLite and print a summary.
     Demo {
@@ -60,7 +72,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Qr { command } => qr_cmd::run(*command),
-        Command::Serve { .. } => not_built("serve"),
+        Command::Serve {
+            config,
+            db,
+            listen,
+            print_config,
+        } => serve::load(config.as_deref(), db.as_deref(), listen.as_deref()).and_then(|c| {
+            if print_config {
+                print_json(&c)
+            } else {
+                serve::run(c)
+            }
+        }),
+        Command::Token { command } => token_cmd::run(command),
         Command::Demo { .. } => not_built("demo"),
         Command::Loadgen => not_built("loadgen"),
     };
@@ -81,4 +105,10 @@ fn not_built(what: &str) -> anyhow::Result<ExitCode> {
 #[allow(clippy::print_stderr)]
 fn eprintln_one_line(message: &str) {
     eprintln!("{}", message.replace('\n', " "));
+}
+
+#[allow(clippy::print_stdout)]
+fn print_json(config: &serve::Config) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(config)?);
+    Ok(ExitCode::SUCCESS)
 }

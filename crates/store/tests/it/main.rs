@@ -5,6 +5,7 @@
 
 mod leases;
 mod migrations;
+mod tokens;
 
 use store::{Engine, Store, StoreOptions};
 

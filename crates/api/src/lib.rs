@@ -1,0 +1,239 @@
+//! The HTTP API: the only crate that knows HTTP.
+//!
+//! [`router`] builds the axum router over an [`AppState`]: health and
+//! readiness, the OpenAPI document, and the operator (`/v1/admin/…`) and
+//! regulator (`/v1/reports/…`) surfaces behind bearer tokens. Every fault is
+//! RFC 9457 problem+json ([`problem`]); every limit is configuration
+//! ([`HttpLimits`]).
+
+pub mod auth;
+pub mod problem;
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::auth::{AnyRole, BearerScheme, OperatorOnly};
+use crate::problem::{ApiError, Problem};
+
+/// Limits on every request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// Largest request body accepted, in bytes.
+    pub body_bytes_max: usize,
+    /// Longest a request may take before it is answered `TIMEOUT`.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            body_bytes_max: 64 * 1024,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub limits: HttpLimits,
+}
+
+/// The OpenAPI 3.1 document of the API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Unigate",
+        description = "Cross-border QR payment unified gateway: participant, operator and regulator API.",
+        license(name = "Apache-2.0")
+    ),
+    paths(healthz, readyz, admin_whoami, reports_whoami),
+    components(schemas(Problem, Health, WhoAmI)),
+    modifiers(&BearerScheme)
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+/// The document as served at `/openapi.json` (and committed as
+/// `docs/openapi.json`).
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_string())
+}
+
+/// The router with every route, limit and layer.
+pub fn router(state: AppState) -> Router {
+    let limits = state.limits;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/admin/whoami", get(admin_whoami))
+        .route("/v1/reports/whoami", get(reports_whoami))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(limits, timeout_and_metrics))
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new("INTERNAL", "the gateway failed to answer; see its logs").into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Bounds each request in time and counts it for `/metrics`.
+async fn timeout_and_metrics(
+    State(limits): State<HttpLimits>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let response = match tokio::time::timeout(
+        Duration::from_millis(limits.request_timeout_ms),
+        next.run(req),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            "TIMEOUT",
+            format!(
+                "the request took longer than {} ms",
+                limits.request_timeout_ms
+            ),
+        )
+        .into_response(),
+    };
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("unigate_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("unigate_http_request_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new("NOT_FOUND", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new("METHOD_NOT_ALLOWED", "this route does not take this method")
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
+}
+
+/// Liveness and readiness answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// Readiness: the store answers and its migrations are applied.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json"))
+)]
+async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
+    state
+        .store
+        .ready()
+        .await
+        .map_err(|e| ApiError::new("NOT_READY", e.to_string()))?;
+    Ok(axum::Json(Health { status: "ok" }))
+}
+
+/// Who a bearer token is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    pub token_id: String,
+    /// `operator` or `regulator`.
+    pub role: &'static str,
+}
+
+/// The operator token's identity (operator only).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/whoami",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = WhoAmI),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json")
+    )
+)]
+async fn admin_whoami(OperatorOnly(who): OperatorOnly) -> axum::Json<WhoAmI> {
+    axum::Json(WhoAmI {
+        token_id: who.token_id,
+        role: who.role.as_str(),
+    })
+}
+
+/// The token's identity (regulator or operator: the reports are read-only).
+#[utoipa::path(
+    get,
+    path = "/v1/reports/whoami",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = WhoAmI),
+        (status = 401, body = Problem, content_type = "application/problem+json")
+    )
+)]
+async fn reports_whoami(AnyRole(who): AnyRole) -> axum::Json<WhoAmI> {
+    axum::Json(WhoAmI {
+        token_id: who.token_id,
+        role: who.role.as_str(),
+    })
+}
+
+/// A status code as the catalogue's, for tests and callers.
+pub fn status_of(code: &str) -> Option<StatusCode> {
+    problem::CATALOGUE
+        .iter()
+        .find(|c| c.0 == code)
+        .and_then(|c| StatusCode::from_u16(c.1).ok())
+}

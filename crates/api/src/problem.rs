@@ -1,0 +1,163 @@
+//! RFC 9457 problem details: every protocol fault the API answers, with a
+//! stable machine `code` from one catalogue ([`CATALOGUE`], documented in
+//! `docs/error-codes.md`) and the offending `field` where there is one.
+//! Internal causes are logged, never returned.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Every HTTP error code the API can answer: code, status, meaning.
+pub const CATALOGUE: &[(&str, u16, &str)] = &[
+    (
+        "BAD_REQUEST",
+        400,
+        "The request is malformed: not JSON, a wrong type, an unknown field.",
+    ),
+    (
+        "FIELD_INVALID",
+        400,
+        "A field fails validation; `field` names it.",
+    ),
+    (
+        "UNAUTHENTICATED",
+        401,
+        "No valid credentials: a missing, unknown or revoked bearer token (or signature).",
+    ),
+    (
+        "FORBIDDEN",
+        403,
+        "The credentials are valid but their role may not make this call.",
+    ),
+    ("NOT_FOUND", 404, "No such route or resource."),
+    (
+        "METHOD_NOT_ALLOWED",
+        405,
+        "The route exists but not with this method.",
+    ),
+    (
+        "PAYLOAD_TOO_LARGE",
+        413,
+        "The request body is over `http.body_bytes_max`.",
+    ),
+    (
+        "UNSUPPORTED_MEDIA_TYPE",
+        415,
+        "The body is not `application/json`.",
+    ),
+    (
+        "NOT_READY",
+        503,
+        "The store is unreachable or its migrations are not applied.",
+    ),
+    (
+        "TIMEOUT",
+        503,
+        "The request took longer than `http.request_timeout_ms`.",
+    ),
+    (
+        "INTERNAL",
+        500,
+        "The gateway failed; the cause is in its logs under the request id.",
+    ),
+];
+
+/// An RFC 9457 problem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The stable machine code (see the error catalogue).
+    pub code: String,
+    /// The offending field, as a JSON pointer-like path, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A problem to answer with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {detail}")]
+pub struct ApiError {
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+    /// For 401: which scheme to ask for (`Bearer` or `Signature`).
+    pub challenge: Option<&'static str>,
+}
+
+impl ApiError {
+    /// A problem with catalogue code `code`.
+    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
+        debug_assert!(
+            CATALOGUE.iter().any(|c| c.0 == code),
+            "{code} is not in the catalogue"
+        );
+        ApiError {
+            code,
+            detail: detail.into(),
+            field: None,
+            challenge: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn challenge(mut self, scheme: &'static str) -> Self {
+        self.challenge = Some(scheme);
+        self
+    }
+
+    /// The gateway's own failure: logged with its cause, answered without.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        ApiError::new("INTERNAL", "the gateway failed to answer; see its logs")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        let status = CATALOGUE
+            .iter()
+            .find(|c| c.0 == self.code)
+            .map(|c| c.1)
+            .unwrap_or(500);
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            type_uri: format!(
+                "https://unigate.dev/problems/{}",
+                self.code.to_ascii_lowercase().replace('_', "-")
+            ),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_string(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(scheme) = self.challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
+        }
+        response
+    }
+}

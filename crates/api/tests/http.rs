@@ -1,0 +1,187 @@
+//! The router in-process (`oneshot`): health, readiness, problem+json
+//! faults, bearer tokens and roles, limits, and the OpenAPI document.
+#![allow(clippy::indexing_slicing)]
+
+use api::{AppState, HttpLimits, router};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use store::{Role, Store, StoreOptions};
+use tower::ServiceExt;
+
+async fn store() -> Store {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Store::open(
+        &format!("sqlite://api-{n}?mode=memory&cache=shared"),
+        StoreOptions::default(),
+    )
+    .await
+    .expect("store")
+}
+
+async fn call(
+    state: AppState,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let response = router(state)
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+fn state(store: Store) -> AppState {
+    AppState {
+        store,
+        limits: HttpLimits::default(),
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = state(store().await);
+    let (status, _, body) = call(s.clone(), "GET", "/healthz", None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, _, _) = call(s, "GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Not migrated: not ready, said as a problem.
+    let bare = Store::connect(
+        "sqlite://bare?mode=memory&cache=shared",
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (status, headers, body) = call(state(bare), "GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(body["code"], "NOT_READY");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let s = state(store().await);
+    let (status, headers, body) = call(s.clone(), "GET", "/v1/nothing", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(body["code"], "NOT_FOUND");
+    assert_eq!(body["status"], 404);
+    assert!(body["type"].as_str().unwrap().starts_with("https://"));
+    let (status, _, body) = call(s, "POST", "/healthz", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn tokens_and_roles() {
+    let st = store().await;
+    let (_, operator) = st.token_create(Role::Operator, "ops", 1).await.unwrap();
+    let (reg_id, regulator) = st
+        .token_create(Role::Regulator, "central bank", 1)
+        .await
+        .unwrap();
+    let s = state(st.clone());
+
+    let (status, headers, body) = call(s.clone(), "GET", "/v1/admin/whoami", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+    assert_eq!(body["code"], "UNAUTHENTICATED");
+    let (status, _, _) = call(s.clone(), "GET", "/v1/admin/whoami", Some("ugt_nope")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = call(s.clone(), "GET", "/v1/admin/whoami", Some(&regulator)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("FORBIDDEN"))
+    );
+    let (status, _, body) = call(s.clone(), "GET", "/v1/admin/whoami", Some(&operator)).await;
+    assert_eq!(
+        (status, body["role"].as_str()),
+        (StatusCode::OK, Some("operator"))
+    );
+    let (status, _, body) = call(s.clone(), "GET", "/v1/reports/whoami", Some(&regulator)).await;
+    assert_eq!(
+        (status, body["role"].as_str()),
+        (StatusCode::OK, Some("regulator"))
+    );
+    assert!(st.token_revoke(&reg_id, 2).await.unwrap());
+    let (status, _, _) = call(s, "GET", "/v1/reports/whoami", Some(&regulator)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_request_over_its_time_is_a_timeout_problem() {
+    let s = AppState {
+        store: store().await,
+        limits: HttpLimits {
+            request_timeout_ms: 0,
+            ..HttpLimits::default()
+        },
+    };
+    let (status, _, body) = call(s, "GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["code"], "TIMEOUT");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let s = state(store().await);
+    let (_, headers, _) = call(s, "GET", "/healthz", None).await;
+    assert!(headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn openapi_is_served_committed_and_covers_the_routes() {
+    let s = state(store().await);
+    let (status, _, served) = call(s, "GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/openapi.json"
+        ))
+        .expect("docs/openapi.json is committed (regenerate with `cargo xtask openapi`)"),
+    )
+    .unwrap();
+    assert_eq!(
+        served, committed,
+        "docs/openapi.json is stale: run `cargo xtask openapi`"
+    );
+    for route in [
+        "/healthz",
+        "/readyz",
+        "/v1/admin/whoami",
+        "/v1/reports/whoami",
+    ] {
+        assert!(
+            served["paths"].get(route).is_some(),
+            "{route} is not documented"
+        );
+    }
+    for path in served["paths"].as_object().unwrap().keys() {
+        assert!(
+            [
+                "/healthz",
+                "/readyz",
+                "/v1/admin/whoami",
+                "/v1/reports/whoami"
+            ]
+            .contains(&path.as_str()),
+            "{path} is documented but not routed"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! `unigate serve`: configuration, logs, metrics, the store, the API, and a
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `serve` can be told, with its default. Sources, later ones
+/// winning: these defaults, the `--config` TOML file, `UNIGATE_*`
+/// environment variables (`UNIGATE_HTTP__BODY_BYTES_MAX=…` for nested
+/// keys), then the command-line flags.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Store URL: `sqlite://FILE`, `sqlite::memory:` or `postgres://…`.
+    pub db: String,
+    /// Address the API listens on.
+    pub listen: String,
+    /// Address of the Prometheus `/metrics` listener (kept apart from the API).
+    pub metrics_listen: String,
+    /// Logs as JSON lines (`json`) or readable text (`text`).
+    pub log_format: String,
+    /// How long in-flight requests get to finish after a shutdown signal.
+    pub shutdown_grace_ms: u64,
+    pub http: api::HttpLimits,
+    pub store: StoreConfig,
+}
+
+/// Store limits (see `store::StoreOptions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub connections_max: u32,
+    pub acquire_timeout_ms: u64,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        let o = store::StoreOptions::default();
+        StoreConfig {
+            connections_max: o.connections_max,
+            acquire_timeout_ms: o.acquire_timeout_ms,
+            busy_timeout_ms: o.busy_timeout_ms,
+        }
+    }
+}
+
+impl From<StoreConfig> for store::StoreOptions {
+    fn from(c: StoreConfig) -> Self {
+        store::StoreOptions {
+            connections_max: c.connections_max,
+            acquire_timeout_ms: c.acquire_timeout_ms,
+            busy_timeout_ms: c.busy_timeout_ms,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            db: "sqlite://unigate.db".to_string(),
+            listen: "127.0.0.1:8080".to_string(),
+            metrics_listen: "127.0.0.1:9464".to_string(),
+            log_format: "json".to_string(),
+            shutdown_grace_ms: 10_000,
+            http: api::HttpLimits::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// Load the configuration from its sources.
+pub fn load(file: Option<&str>, db: Option<&str>, listen: Option<&str>) -> anyhow::Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(f) = file {
+        anyhow::ensure!(
+            std::path::Path::new(f).is_file(),
+            "configuration file {f} does not exist"
+        );
+        figment = figment.merge(Toml::file(f));
+    }
+    figment = figment.merge(
+        Env::prefixed("UNIGATE_")
+            .split("__")
+            .ignore(&["test_postgres_url"]),
+    );
+    if let Some(db) = db {
+        figment = figment.merge(("db", db));
+    }
+    if let Some(listen) = listen {
+        figment = figment.merge(("listen", listen));
+    }
+    let config: Config = figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    anyhow::ensure!(
+        matches!(config.log_format.as_str(), "json" | "text"),
+        "configuration: log_format must be json or text"
+    );
+    Ok(config)
+}
+
+pub fn run(config: Config) -> anyhow::Result<ExitCode> {
+    init_logs(&config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let metrics_addr: SocketAddr = config.metrics_listen.parse().with_context(|| {
+        format!(
+            "metrics_listen {:?} is not an address",
+            config.metrics_listen
+        )
+    })?;
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(metrics_addr)
+        .install()
+        .context("starting the metrics listener")?;
+
+    let store = store::Store::open(&config.db, config.store.into())
+        .await
+        .with_context(|| format!("opening the store {}", redact(&config.db)))?;
+    let state = api::AppState {
+        store: store.clone(),
+        limits: config.http,
+    };
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, metrics = %metrics_addr, engine = ?store.engine(), "unigate serving");
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal(grace))
+        .await
+        .context("serving")?;
+    store.close().await;
+    tracing::info!("unigate stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; then in-flight requests get `grace` to
+/// finish before the process exits regardless.
+async fn shutdown_signal(grace: Duration) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!(
+        grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+        "shutting down"
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        tracing::warn!("shutdown grace period over; exiting");
+        std::process::exit(0);
+    });
+}
+
+/// A store URL without its password, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
