@@ -107,7 +107,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Bounds each request in time and counts it for `/metrics`.
-async fn timeout_and_metrics(
+pub async fn timeout_and_metrics(
     State(limits): State<HttpLimits>,
     req: Request,
     next: Next,

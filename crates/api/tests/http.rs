@@ -1,6 +1,6 @@
 //! The router in-process (`oneshot`): health, readiness, problem+json
 //! faults, bearer tokens and roles, limits, and the OpenAPI document.
-#![allow(clippy::indexing_slicing)]
+#![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
 use api::{AppState, HttpLimits, router};
 use axum::body::Body;
@@ -124,15 +124,36 @@ async fn tokens_and_roles() {
 
 #[tokio::test]
 async fn a_request_over_its_time_is_a_timeout_problem() {
-    let s = AppState {
-        store: store().await,
-        limits: HttpLimits {
-            request_timeout_ms: 0,
-            ..HttpLimits::default()
-        },
+    // The router's own timeout layer around a handler that outlives it.
+    let limits = HttpLimits {
+        request_timeout_ms: 50,
+        ..HttpLimits::default()
     };
-    let (status, _, body) = call(s, "GET", "/readyz", None).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            api::timeout_and_metrics,
+        ));
+    let started = std::time::Instant::now();
+    let response = app
+        .oneshot(Request::builder().uri("/slow").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = serde_json::from_slice(
+        &axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(body["code"], "TIMEOUT");
 }
 

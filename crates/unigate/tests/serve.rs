@@ -1,7 +1,7 @@
 //! `unigate serve` as an operator runs it: starts on the embedded store (and
 //! on PostgreSQL when `UNIGATE_TEST_POSTGRES_URL` is set), answers health,
 //! readiness, problems and metrics on loopback, and stops on SIGTERM.
-#![allow(clippy::indexing_slicing, clippy::print_stderr)]
+#![allow(clippy::indexing_slicing, clippy::print_stderr, clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
