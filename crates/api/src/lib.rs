@@ -7,6 +7,7 @@
 //! ([`HttpLimits`]).
 
 pub mod auth;
+pub mod json;
 pub mod problem;
 
 use std::time::{Duration, Instant};

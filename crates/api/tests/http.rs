@@ -206,3 +206,95 @@ async fn openapi_is_served_committed_and_covers_the_routes() {
         );
     }
 }
+
+#[tokio::test]
+async fn json_bodies_refused_precisely() {
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Order {
+        request_id: String,
+        amount: u64,
+    }
+    let app = axum::Router::new()
+        .route(
+            "/echo",
+            axum::routing::post(|api::json::Json(o): api::json::Json<Order>| async move {
+                o.request_id
+            }),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(64));
+    let post = |ct: &str, body: &str| {
+        Request::builder()
+            .method("POST")
+            .uri("/echo")
+            .header(header::CONTENT_TYPE, ct)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let answer = |r: axum::response::Response| async move {
+        let status = r.status();
+        let ct = r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string());
+        let b = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (
+            status,
+            ct,
+            serde_json::from_slice::<serde_json::Value>(&b).unwrap_or(serde_json::Value::Null),
+        )
+    };
+    let (s, _, _) = answer(
+        app.clone()
+            .oneshot(post("application/json", r#"{"request_id":"r","amount":1}"#))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, ct, b) = answer(app.clone().oneshot(post("text/plain", "{}")).await.unwrap()).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("UNSUPPORTED_MEDIA_TYPE")
+        )
+    );
+    assert_eq!(ct.as_deref(), Some("application/problem+json"));
+    let (s, _, b) = answer(
+        app.clone()
+            .oneshot(post("application/json", &"x".repeat(100)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("PAYLOAD_TOO_LARGE"))
+    );
+    let (s, _, b) = answer(
+        app.clone()
+            .oneshot(post(
+                "application/json",
+                r#"{"request_id":"r","amount":1,"x":2}"#,
+            ))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str(), b["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("BAD_REQUEST"), Some("x"))
+    );
+    let (s, _, b) = answer(
+        app.oneshot(post("application/json", r#"{"request_id":7,"amount":1}"#))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, b["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("request_id"))
+    );
+}
