@@ -52,6 +52,8 @@ impl Default for HttpLimits {
 pub struct AppState {
     pub store: Store,
     pub limits: HttpLimits,
+    /// This gateway node's id (leases name their holder by it).
+    pub node_id: String,
 }
 
 /// The OpenAPI 3.1 document of the API.
@@ -62,8 +64,8 @@ pub struct AppState {
         description = "Cross-border QR payment unified gateway: participant, operator and regulator API.",
         license(name = "Apache-2.0")
     ),
-    paths(healthz, readyz, admin_whoami, reports_whoami),
-    components(schemas(Problem, Health, WhoAmI)),
+    paths(healthz, readyz, admin_whoami, admin_leases, reports_whoami),
+    components(schemas(Problem, Health, WhoAmI, Leases, LeaseView)),
     modifiers(&BearerScheme)
 )]
 #[derive(Debug)]
@@ -85,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
         .route("/v1/admin/whoami", get(admin_whoami))
+        .route("/v1/admin/leases", get(admin_leases))
         .route("/v1/reports/whoami", get(reports_whoami))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -212,6 +215,69 @@ async fn admin_whoami(OperatorOnly(who): OperatorOnly) -> axum::Json<WhoAmI> {
         token_id: who.token_id,
         role: who.role.as_str(),
     })
+}
+
+/// The leases held now, as this node sees them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Leases {
+    /// The node that answered.
+    pub node_id: String,
+    pub leases: Vec<LeaseView>,
+}
+
+/// One held lease.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LeaseView {
+    pub name: String,
+    pub holder: String,
+    pub expires_at_ms: i64,
+    pub acquired_at_ms: i64,
+    pub renewals: i64,
+}
+
+/// Which node holds each piece of single-node work (operator only).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/leases",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Leases),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json")
+    )
+)]
+async fn admin_leases(
+    State(state): State<AppState>,
+    OperatorOnly(_): OperatorOnly,
+) -> Result<axum::Json<Leases>, ApiError> {
+    let now = now_ms();
+    let leases = state
+        .store
+        .lease_list(now)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(Leases {
+        node_id: state.node_id.clone(),
+        leases: leases
+            .into_iter()
+            .map(|l| LeaseView {
+                name: l.name,
+                holder: l.holder,
+                expires_at_ms: l.expires_at_ms,
+                acquired_at_ms: l.acquired_at_ms,
+                renewals: l.renewals,
+            })
+            .collect(),
+    }))
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
 }
 
 /// The token's identity (regulator or operator: the reports are read-only).

@@ -46,6 +46,7 @@ fn state(store: Store) -> AppState {
     AppState {
         store,
         limits: HttpLimits::default(),
+        node_id: "test-node".into(),
     }
 }
 
@@ -186,6 +187,7 @@ async fn openapi_is_served_committed_and_covers_the_routes() {
         "/healthz",
         "/readyz",
         "/v1/admin/whoami",
+        "/v1/admin/leases",
         "/v1/reports/whoami",
     ] {
         assert!(
@@ -199,6 +201,7 @@ async fn openapi_is_served_committed_and_covers_the_routes() {
                 "/healthz",
                 "/readyz",
                 "/v1/admin/whoami",
+                "/v1/admin/leases",
                 "/v1/reports/whoami"
             ]
             .contains(&path.as_str()),

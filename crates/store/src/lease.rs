@@ -102,3 +102,37 @@ impl Store {
         ))
     }
 }
+
+impl Store {
+    /// Every unexpired lease, by name.
+    pub async fn lease_list(&self, now_ms: i64) -> Result<Vec<Lease>, StoreError> {
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT name, holder, expires_at_ms, acquired_at_ms, renewals FROM leases \
+             WHERE expires_at_ms > $1 ORDER BY name",
+        )
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, holder, expires_at_ms, acquired_at_ms, renewals)| Lease {
+                    name,
+                    holder,
+                    expires_at_ms,
+                    acquired_at_ms,
+                    renewals,
+                },
+            )
+            .collect())
+    }
+
+    /// Forget leases that expired before `before_ms` (housekeeping).
+    pub async fn lease_purge(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM leases WHERE expires_at_ms < $1")
+            .bind(before_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -27,8 +27,28 @@ pub struct Config {
     pub log_format: String,
     /// How long in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace_ms: u64,
+    /// This node's id in leases and logs (default: generated at start).
+    pub node_id: String,
     pub http: api::HttpLimits,
     pub store: StoreConfig,
+    pub jobs: JobsConfig,
+}
+
+/// Single-node background work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// How long a node holds a job's lease without renewing it; another
+    /// node takes over within this (plus a third of it) after a crash.
+    pub lease_ttl_ms: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            lease_ttl_ms: 10_000,
+        }
+    }
 }
 
 /// Store limits (see `store::StoreOptions`).
@@ -69,8 +89,10 @@ impl Default for Config {
             metrics_listen: "127.0.0.1:9464".to_string(),
             log_format: "json".to_string(),
             shutdown_grace_ms: 10_000,
+            node_id: String::new(),
             http: api::HttpLimits::default(),
             store: StoreConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -144,23 +166,78 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = store::Store::open(&config.db, config.store.into())
         .await
         .with_context(|| format!("opening the store {}", redact(&config.db)))?;
+    let node_id = if config.node_id.is_empty() {
+        format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    } else {
+        config.node_id.clone()
+    };
     let state = api::AppState {
         store: store.clone(),
         limits: config.http,
+        node_id: node_id.clone(),
     };
+    let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, metrics = %metrics_addr, engine = ?store.engine(), "unigate serving");
+    tracing::info!(%addr, metrics = %metrics_addr, engine = ?store.engine(), node = %node_id, "unigate serving");
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal(grace))
         .await
         .context("serving")?;
+    housekeeping.abort();
+    // Hand single-node work over at once rather than after the lease's TTL.
+    let _ = store.lease_release(HOUSEKEEPING, &node_id).await;
     store.close().await;
     tracing::info!("unigate stopped");
     Ok(())
+}
+
+/// The lease of the store's housekeeping.
+const HOUSEKEEPING: &str = "housekeeping";
+
+/// Housekeeping runs on exactly one node: whoever holds the lease renews
+/// it every third of its TTL and does the work; the others try to take it.
+/// (Today the work is forgetting long-expired leases; later issues add the
+/// idempotency purge and other batch jobs under their own leases.)
+async fn housekeeping(store: store::Store, node_id: String, jobs: JobsConfig) {
+    let ttl = i64::try_from(jobs.lease_ttl_ms.max(300)).unwrap_or(i64::MAX);
+    let tick = Duration::from_millis(jobs.lease_ttl_ms.max(300) / 3);
+    let mut holding = false;
+    loop {
+        let now = api::now_ms();
+        let result = if holding {
+            store.lease_renew(HOUSEKEEPING, &node_id, ttl, now).await
+        } else {
+            store.lease_acquire(HOUSEKEEPING, &node_id, ttl, now).await
+        };
+        match result {
+            Ok(held) => {
+                if held != holding {
+                    tracing::info!(lease = HOUSEKEEPING, node = %node_id, held, "lease changed hands");
+                }
+                holding = held;
+                metrics::gauge!("unigate_lease_held", "lease" => HOUSEKEEPING).set(if held {
+                    1.0
+                } else {
+                    0.0
+                });
+                if held {
+                    let day_ms = 86_400_000;
+                    if let Err(e) = store.lease_purge(now - day_ms).await {
+                        tracing::warn!(error = %e, "housekeeping failed");
+                    }
+                }
+            }
+            Err(e) => {
+                holding = false;
+                tracing::warn!(error = %e, "lease check failed");
+            }
+        }
+        tokio::time::sleep(tick).await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM; then in-flight requests get `grace` to

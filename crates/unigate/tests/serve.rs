@@ -18,15 +18,23 @@ fn free_port() -> u16 {
 
 /// A GET on loopback, bounded in time: (status, body).
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    get_as(port, path, None)
+}
+
+/// A GET with a bearer token.
+fn get_as(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(
         &format!("127.0.0.1:{port}").parse().ok()?,
         Duration::from_secs(2),
     )
     .ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut text = String::new();
@@ -49,11 +57,17 @@ impl Drop for Server {
 }
 
 fn start(db: &str) -> (Server, u16, u16) {
+    start_node(db, "")
+}
+
+fn start_node(db: &str, node: &str) -> (Server, u16, u16) {
     let (api, metrics) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_unigate"))
         .args(["serve", "--db", db, "--listen", &format!("127.0.0.1:{api}")])
         .env("UNIGATE_METRICS_LISTEN", format!("127.0.0.1:{metrics}"))
         .env("UNIGATE_SHUTDOWN_GRACE_MS", "2000")
+        .env("UNIGATE_NODE_ID", node)
+        .env("UNIGATE_JOBS__LEASE_TTL_MS", "1500")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -144,4 +158,100 @@ fn bad_configuration_is_one_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "unknown keys are refused");
+}
+
+/// The housekeeping lease's holder as node `port` sees it.
+fn holder(port: u16, token: &str) -> Option<String> {
+    let (status, body) = get_as(port, "/v1/admin/leases", Some(token))?;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["leases"]
+        .as_array()?
+        .iter()
+        .find(|l| l["name"] == "housekeeping")
+        .and_then(|l| l["holder"].as_str())
+        .map(str::to_string)
+}
+
+fn psql(url: &str, sql: &str) {
+    let ok = Command::new("psql")
+        .args([url, "-q", "-c", sql])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "psql {sql}");
+}
+
+/// Two gateway processes on one PostgreSQL: exactly one holds the
+/// housekeeping lease, both see the same holder, and when the holder is
+/// killed the other takes over within the lease's TTL.
+#[test]
+fn two_nodes_share_a_lease_on_postgresql() {
+    let Ok(base) = std::env::var("UNIGATE_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "!!! UNIGATE_TEST_POSTGRES_URL is not set: the two-node lease test on PostgreSQL was SKIPPED"
+        );
+        return;
+    };
+    if base.is_empty() {
+        return;
+    }
+    let schema = format!("t_serve_lease_{}", std::process::id());
+    psql(
+        &base,
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+    );
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args([
+            "token", "create", "--role", "operator", "--label", "test", "--db", &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    let (a, port_a, _) = start_node(&url, "node-a");
+    let (b, port_b, _) = start_node(&url, "node-b");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        if let (Some(ha), Some(hb)) = (holder(port_a, &token), holder(port_b, &token)) {
+            assert_eq!(ha, hb, "the nodes disagree on the holder");
+            break ha;
+        }
+        assert!(Instant::now() < deadline, "no node took the lease");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(first == "node-a" || first == "node-b", "{first}");
+    // Kill the holder without a chance to release; the other takes over.
+    let (mut killed, survivor_port, survivor) = if first == "node-a" {
+        (a, port_b, "node-b")
+    } else {
+        (b, port_a, "node-a")
+    };
+    killed.0.kill().unwrap();
+    killed.0.wait().unwrap();
+    let started = Instant::now();
+    loop {
+        if holder(survivor_port, &token).as_deref() == Some(survivor) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the survivor did not take over"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Within the TTL (1.5 s) plus a renewal period, give or take scheduling.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    psql(&base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
 }
