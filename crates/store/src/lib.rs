@@ -12,6 +12,7 @@
 pub mod dialect;
 mod lease;
 mod token;
+mod writer;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use crate::lease::Lease;
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
+pub use crate::writer::{WriteFuture, WriterOptions};
 
 /// Which engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +41,10 @@ pub enum StoreError {
     Migration(String),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("the store's write queue is full; try again")]
+    Busy,
+    #[error("the transaction did not commit: {0}")]
+    Commit(String),
 }
 
 /// Pool and timeout limits.
@@ -51,6 +57,8 @@ pub struct StoreOptions {
     pub acquire_timeout_ms: u64,
     /// SQLite: how long a writer waits for the database lock.
     pub busy_timeout_ms: u64,
+    /// SQLite: the batching writer's queue and batch sizes.
+    pub writer: WriterOptions,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +67,7 @@ impl Default for StoreOptions {
             connections_max: 16,
             acquire_timeout_ms: 5_000,
             busy_timeout_ms: 5_000,
+            writer: WriterOptions::default(),
         }
     }
 }
@@ -68,6 +77,8 @@ impl Default for StoreOptions {
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
+    /// SQLite's single batching writer (see [`Store::write`]).
+    writer: Option<std::sync::Arc<writer::Writer>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -118,7 +129,13 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        Ok(Store { pool, engine })
+        let writer = (engine == Engine::Sqlite)
+            .then(|| std::sync::Arc::new(writer::Writer::start(pool.clone(), options.writer)));
+        Ok(Store {
+            pool,
+            engine,
+            writer,
+        })
     }
 
     /// Apply the engine's migrations that are not applied yet.

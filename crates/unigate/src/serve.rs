@@ -58,6 +58,10 @@ pub struct StoreConfig {
     pub connections_max: u32,
     pub acquire_timeout_ms: u64,
     pub busy_timeout_ms: u64,
+    /// SQLite: callers waiting for the writer before writes are refused.
+    pub writer_queue_len_max: usize,
+    /// SQLite: most callers committed in one transaction.
+    pub writer_batch_max: usize,
 }
 
 impl Default for StoreConfig {
@@ -67,6 +71,8 @@ impl Default for StoreConfig {
             connections_max: o.connections_max,
             acquire_timeout_ms: o.acquire_timeout_ms,
             busy_timeout_ms: o.busy_timeout_ms,
+            writer_queue_len_max: o.writer.queue_len_max,
+            writer_batch_max: o.writer.batch_max,
         }
     }
 }
@@ -77,6 +83,10 @@ impl From<StoreConfig> for store::StoreOptions {
             connections_max: c.connections_max,
             acquire_timeout_ms: c.acquire_timeout_ms,
             busy_timeout_ms: c.busy_timeout_ms,
+            writer: store::WriterOptions {
+                queue_len_max: c.writer_queue_len_max,
+                batch_max: c.writer_batch_max,
+            },
         }
     }
 }

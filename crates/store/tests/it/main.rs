@@ -6,6 +6,7 @@
 mod leases;
 mod migrations;
 mod tokens;
+mod writes;
 
 use store::{Engine, Store, StoreOptions};
 

@@ -1,0 +1,192 @@
+//! The durable write path: [`Store::write`] runs a caller's work in a
+//! transaction and answers only once it is committed.
+//!
+//! SQLite has one writer, and every commit is an fsync: so one writer task
+//! takes callers' work from a bounded queue and commits many callers in one
+//! transaction, each caller's work in its own savepoint (a caller whose work
+//! fails is rolled back alone; the others commit). PostgreSQL runs each
+//! caller's transaction on the pool.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::AnyConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Engine, Store, StoreError};
+
+/// A boxed future borrowing the connection.
+pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+/// Limits of the write path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Callers waiting for the SQLite writer before `write` refuses
+    /// (`StoreError::Busy`).
+    pub queue_len_max: usize,
+    /// Most callers committed together.
+    pub batch_max: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            queue_len_max: 4096,
+            batch_max: 256,
+        }
+    }
+}
+
+/// One caller's work, type-erased: run it on the writer's connection, and
+/// report whether it succeeded plus how to answer the caller once the
+/// commit's outcome is known.
+type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Run = Box<
+    dyn for<'c> FnOnce(
+            &'c mut AnyConnection,
+        ) -> Pin<Box<dyn Future<Output = (bool, Finish)> + Send + 'c>>
+        + Send,
+>;
+
+/// The SQLite writer task's handle.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Run>,
+    pub(crate) commits: Arc<AtomicU64>,
+}
+
+impl Writer {
+    pub(crate) fn start(pool: sqlx::AnyPool, options: WriterOptions) -> Writer {
+        let (queue, mut rx) = mpsc::channel::<Run>(options.queue_len_max.max(1));
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
+        let batch_max = options.batch_max.max(1);
+        tokio::spawn(async move {
+            let mut batch: Vec<Run> = Vec::with_capacity(batch_max);
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < batch_max {
+                    match rx.try_recv() {
+                        Ok(run) => batch.push(run),
+                        Err(_) => break,
+                    }
+                }
+                commit_batch(&pool, &mut batch).await;
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Writer { queue, commits }
+    }
+}
+
+/// Run every job of `batch` in one transaction, each in its own savepoint,
+/// commit, then answer each caller with its own outcome.
+async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Run>) {
+    let mut finishes: Vec<(bool, Finish)> = Vec::with_capacity(batch.len());
+    let outcome: Result<(), String> = async {
+        let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        for run in batch.drain(..) {
+            if sqlx::query("SAVEPOINT caller")
+                .execute(&mut *conn)
+                .await
+                .is_err()
+            {
+                finishes.push((false, Box::new(|_| {})));
+                continue;
+            }
+            let (ok, finish) = run(&mut conn).await;
+            let end = if ok {
+                "RELEASE caller"
+            } else {
+                "ROLLBACK TO caller"
+            };
+            let ended = sqlx::query(end).execute(&mut *conn).await.is_ok();
+            if !ok && ended {
+                let _ = sqlx::query("RELEASE caller").execute(&mut *conn).await;
+            }
+            finishes.push((ok, finish));
+        }
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(e.to_string())
+            }
+        }
+    }
+    .await;
+    // Jobs never run (the transaction could not begin) are answered too.
+    for run in batch.drain(..) {
+        drop(run);
+    }
+    for (_, finish) in finishes {
+        finish(outcome.clone());
+    }
+}
+
+impl Store {
+    /// Run `work` in a transaction and return its result once the
+    /// transaction is durably committed; if `work` fails, nothing it did is
+    /// kept. On SQLite many callers share one commit (see the module doc).
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+    {
+        match (&self.writer, self.engine) {
+            (Some(writer), Engine::Sqlite) => {
+                let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+                let run: Run = Box::new(move |conn: &mut AnyConnection| {
+                    Box::pin(async move {
+                        match work(conn).await {
+                            Ok(value) => {
+                                let finish: Finish =
+                                    Box::new(move |committed: Result<(), String>| {
+                                        let _ = tx.send(
+                                            committed.map(|()| value).map_err(StoreError::Commit),
+                                        );
+                                    });
+                                (true, finish)
+                            }
+                            Err(e) => {
+                                let finish: Finish = Box::new(move |_| {
+                                    let _ = tx.send(Err(e));
+                                });
+                                (false, finish)
+                            }
+                        }
+                    })
+                });
+                writer.queue.try_send(run).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+                    mpsc::error::TrySendError::Closed(_) => {
+                        StoreError::Commit("the writer has stopped".into())
+                    }
+                })?;
+                rx.await
+                    .map_err(|_| StoreError::Commit("the writer dropped the work".into()))?
+            }
+            _ => {
+                let mut tx = self.pool().begin().await?;
+                let value = work(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+        }
+    }
+
+    /// How many transactions the SQLite writer has committed (0 elsewhere):
+    /// with many concurrent callers, fewer than the callers.
+    pub fn writer_commits(&self) -> u64 {
+        self.writer
+            .as_ref()
+            .map(|w| w.commits.load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+}
