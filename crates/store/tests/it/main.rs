@@ -1,7 +1,7 @@
 //! The store's tests, each run on SQLite and on PostgreSQL (from
 //! `UNIGATE_TEST_POSTGRES_URL`; without it the PostgreSQL half is skipped,
 //! loudly).
-#![allow(clippy::indexing_slicing, clippy::print_stderr)]
+#![allow(clippy::indexing_slicing, clippy::print_stderr, clippy::unwrap_used)]
 
 mod leases;
 mod migrations;

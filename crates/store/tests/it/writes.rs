@@ -54,10 +54,16 @@ async fn concurrent_callers_all_commit_and_failures_roll_back_alone() {
             let (n, r) = t.await.unwrap();
             match r {
                 Ok(name) => {
-                    assert_eq!(name, format!("w{n}"));
+                    let expected = if n % 25 == 24 { n - 1 } else { n };
+                    assert_eq!(name, format!("w{expected}"));
                     ok += 1;
                 }
-                Err(_) => assert!(n % 10 == 9 || n % 25 == 24, "caller {n} failed"),
+                // A repeated name fails for whichever of the two callers
+                // comes second.
+                Err(_) => assert!(
+                    n % 10 == 9 || n % 25 == 24 || n % 25 == 23,
+                    "caller {n} failed"
+                ),
             }
         }
         // Exactly the callers answered Ok are in the table.
