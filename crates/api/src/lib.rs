@@ -36,6 +36,8 @@ pub struct HttpLimits {
     pub body_bytes_max: usize,
     /// Longest a request may take before it is answered `TIMEOUT`.
     pub request_timeout_ms: u64,
+    /// Largest total of header names and values, in bytes.
+    pub header_bytes_max: usize,
 }
 
 impl Default for HttpLimits {
@@ -43,6 +45,7 @@ impl Default for HttpLimits {
         HttpLimits {
             body_bytes_max: 64 * 1024,
             request_timeout_ms: 10_000,
+            header_bytes_max: 16 * 1024,
         }
     }
 }
@@ -122,6 +125,21 @@ pub async fn timeout_and_metrics(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().to_string();
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if header_bytes > limits.header_bytes_max {
+        return ApiError::new(
+            "HEADERS_TOO_LARGE",
+            format!(
+                "the headers are {header_bytes} bytes; the limit is {}",
+                limits.header_bytes_max
+            ),
+        )
+        .into_response();
+    }
     let start = Instant::now();
     let response = match tokio::time::timeout(
         Duration::from_millis(limits.request_timeout_ms),

@@ -301,3 +301,25 @@ async fn json_bodies_refused_precisely() {
         (StatusCode::BAD_REQUEST, Some("request_id"))
     );
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let s = AppState {
+        store: store().await,
+        limits: HttpLimits {
+            header_bytes_max: 100,
+            ..HttpLimits::default()
+        },
+        node_id: "n".into(),
+    };
+    let req = Request::builder()
+        .uri("/healthz")
+        .header("x-padding", "p".repeat(200))
+        .body(Body::empty())
+        .unwrap();
+    let response = router(s).oneshot(req).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+}
