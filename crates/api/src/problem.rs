@@ -46,6 +46,11 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         "The body is not `application/json`.",
     ),
     (
+        "HEADERS_TOO_LARGE",
+        431,
+        "The request's headers are over `http.header_bytes_max`.",
+    ),
+    (
         "NOT_READY",
         503,
         "The store is unreachable or its migrations are not applied.",
