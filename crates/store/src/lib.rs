@@ -63,8 +63,13 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
+        // PostgreSQL work is mostly waiting on the network and the disk: a
+        // few connections per core keep the CPUs busy without thrashing.
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         StoreOptions {
-            connections_max: 16,
+            connections_max: u32::try_from(cores * 4).unwrap_or(16).clamp(4, 64),
             acquire_timeout_ms: 5_000,
             busy_timeout_ms: 5_000,
             writer: WriterOptions::default(),
