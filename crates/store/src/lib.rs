@@ -10,6 +10,7 @@
 //! 64-bit integers; times are Unix milliseconds.
 
 pub mod dialect;
+mod idempotency;
 mod lease;
 mod token;
 mod writer;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
+pub use crate::idempotency::Begin;
 pub use crate::lease::Lease;
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
 pub use crate::writer::{WriteFuture, WriterOptions};

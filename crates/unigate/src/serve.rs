@@ -210,8 +210,8 @@ const HOUSEKEEPING: &str = "housekeeping";
 
 /// Housekeeping runs on exactly one node: whoever holds the lease renews
 /// it every third of its TTL and does the work; the others try to take it.
-/// (Today the work is forgetting long-expired leases; later issues add the
-/// idempotency purge and other batch jobs under their own leases.)
+/// The work: forgetting idempotency records past their retention, seen
+/// signatures past their window, and long-expired leases.
 async fn housekeeping(store: store::Store, node_id: String, jobs: JobsConfig) {
     let ttl = i64::try_from(jobs.lease_ttl_ms.max(300)).unwrap_or(i64::MAX);
     let tick = Duration::from_millis(jobs.lease_ttl_ms.max(300) / 3);
@@ -236,8 +236,18 @@ async fn housekeeping(store: store::Store, node_id: String, jobs: JobsConfig) {
                 });
                 if held {
                     let day_ms = 86_400_000;
-                    if let Err(e) = store.lease_purge(now - day_ms).await {
-                        tracing::warn!(error = %e, "housekeeping failed");
+                    let purged = async {
+                        let leases = store.lease_purge(now - day_ms).await?;
+                        let records = store.idem_purge(now).await?;
+                        let signatures = store.signature_purge(now).await?;
+                        Ok::<_, store::StoreError>((leases, records, signatures))
+                    };
+                    match purged.await {
+                        Ok((leases, records, signatures)) if leases + records + signatures > 0 => {
+                            tracing::info!(leases, records, signatures, "housekeeping purged");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
                     }
                 }
             }

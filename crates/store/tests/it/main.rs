@@ -3,6 +3,7 @@
 //! loudly).
 #![allow(clippy::indexing_slicing, clippy::print_stderr, clippy::unwrap_used)]
 
+mod idempotency;
 mod leases;
 mod migrations;
 mod tokens;
