@@ -14,6 +14,21 @@ pub struct Lease {
     pub renewals: i64,
 }
 
+/// A `leases` row: name, holder, expires_at_ms, acquired_at_ms, renewals.
+type LeaseRow = (String, String, i64, i64, i64);
+
+impl From<LeaseRow> for Lease {
+    fn from((name, holder, expires_at_ms, acquired_at_ms, renewals): LeaseRow) -> Self {
+        Lease {
+            name,
+            holder,
+            expires_at_ms,
+            acquired_at_ms,
+            renewals,
+        }
+    }
+}
+
 impl Store {
     /// Take the lease `name` for `holder` until `now_ms + ttl_ms`, if it is
     /// free, expired, or already `holder`'s. Returns whether `holder` now
@@ -83,7 +98,7 @@ impl Store {
 
     /// The unexpired lease `name`, if anyone holds it.
     pub async fn lease_get(&self, name: &str, now_ms: i64) -> Result<Option<Lease>, StoreError> {
-        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+        let row: Option<LeaseRow> = sqlx::query_as(
             "SELECT name, holder, expires_at_ms, acquired_at_ms, renewals FROM leases \
              WHERE name = $1 AND expires_at_ms > $2",
         )
@@ -91,40 +106,21 @@ impl Store {
         .bind(now_ms)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(
-            |(name, holder, expires_at_ms, acquired_at_ms, renewals)| Lease {
-                name,
-                holder,
-                expires_at_ms,
-                acquired_at_ms,
-                renewals,
-            },
-        ))
+        Ok(row.map(Lease::from))
     }
 }
 
 impl Store {
     /// Every unexpired lease, by name.
     pub async fn lease_list(&self, now_ms: i64) -> Result<Vec<Lease>, StoreError> {
-        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<LeaseRow> = sqlx::query_as(
             "SELECT name, holder, expires_at_ms, acquired_at_ms, renewals FROM leases \
              WHERE expires_at_ms > $1 ORDER BY name",
         )
         .bind(now_ms)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(name, holder, expires_at_ms, acquired_at_ms, renewals)| Lease {
-                    name,
-                    holder,
-                    expires_at_ms,
-                    acquired_at_ms,
-                    renewals,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(Lease::from).collect())
     }
 
     /// Forget leases that expired before `before_ms` (housekeeping).
