@@ -7,6 +7,7 @@
 //! ([`HttpLimits`]).
 
 pub mod auth;
+pub mod fingerprint;
 pub mod json;
 pub mod problem;
 
