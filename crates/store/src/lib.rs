@@ -12,6 +12,7 @@
 pub mod dialect;
 mod idempotency;
 mod lease;
+mod participants;
 mod token;
 mod writer;
 
@@ -22,6 +23,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use crate::idempotency::Begin;
 pub use crate::lease::Lease;
+pub use crate::participants::{Participant, StageMove};
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
 pub use crate::writer::{WriteFuture, WriterOptions};
 
@@ -45,6 +47,12 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("the store's write queue is full; try again")]
     Busy,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    IllegalMove(String),
     #[error("the transaction did not commit: {0}")]
     Commit(String),
 }

@@ -6,6 +6,7 @@
 mod idempotency;
 mod leases;
 mod migrations;
+mod participants;
 mod tokens;
 mod writes;
 
