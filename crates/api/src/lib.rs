@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod fingerprint;
 pub mod json;
+pub mod participants;
 pub mod problem;
 
 use std::time::{Duration, Instant};
@@ -58,6 +59,9 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// This gateway node's id (leases name their holder by it).
     pub node_id: String,
+    /// Whether participants' callback URLs may be http and private
+    /// (simulators and tests; never in production).
+    pub allow_private_callbacks: bool,
 }
 
 /// The OpenAPI 3.1 document of the API.
@@ -68,8 +72,29 @@ pub struct AppState {
         description = "Cross-border QR payment unified gateway: participant, operator and regulator API.",
         license(name = "Apache-2.0")
     ),
-    paths(healthz, readyz, admin_whoami, admin_leases, reports_whoami),
-    components(schemas(Problem, Health, WhoAmI, Leases, LeaseView)),
+    paths(
+        healthz,
+        readyz,
+        admin_whoami,
+        admin_leases,
+        participants::create,
+        participants::list,
+        participants::get,
+        participants::move_stage,
+        participants::history,
+        reports_whoami
+    ),
+    components(schemas(
+        Problem,
+        Health,
+        WhoAmI,
+        Leases,
+        LeaseView,
+        participants::ParticipantIn,
+        participants::ParticipantOut,
+        participants::StageMoveIn,
+        participants::StageMoveOut
+    )),
     modifiers(&BearerScheme)
 )]
 #[derive(Debug)]
@@ -92,6 +117,19 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/admin/whoami", get(admin_whoami))
         .route("/v1/admin/leases", get(admin_leases))
+        .route(
+            "/v1/admin/participants",
+            get(participants::list).post(participants::create),
+        )
+        .route("/v1/admin/participants/{id}", get(participants::get))
+        .route(
+            "/v1/admin/participants/{id}/stage",
+            axum::routing::post(participants::move_stage),
+        )
+        .route(
+            "/v1/admin/participants/{id}/history",
+            get(participants::history),
+        )
         .route("/v1/reports/whoami", get(reports_whoami))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

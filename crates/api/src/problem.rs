@@ -46,6 +46,16 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         "The body is not `application/json`.",
     ),
     (
+        "PARTICIPANT_EXISTS",
+        409,
+        "A participant with this id is registered already.",
+    ),
+    (
+        "STAGE_MOVE_ILLEGAL",
+        409,
+        "The onboarding stage cannot move from where it is to where it was asked.",
+    ),
+    (
         "HEADERS_TOO_LARGE",
         431,
         "The request's headers are over `http.header_bytes_max`.",

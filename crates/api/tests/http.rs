@@ -47,6 +47,7 @@ fn state(store: Store) -> AppState {
         store,
         limits: HttpLimits::default(),
         node_id: "test-node".into(),
+        allow_private_callbacks: false,
     }
 }
 
@@ -188,6 +189,10 @@ async fn openapi_is_served_committed_and_covers_the_routes() {
         "/readyz",
         "/v1/admin/whoami",
         "/v1/admin/leases",
+        "/v1/admin/participants",
+        "/v1/admin/participants/{id}",
+        "/v1/admin/participants/{id}/stage",
+        "/v1/admin/participants/{id}/history",
         "/v1/reports/whoami",
     ] {
         assert!(
@@ -202,6 +207,10 @@ async fn openapi_is_served_committed_and_covers_the_routes() {
                 "/readyz",
                 "/v1/admin/whoami",
                 "/v1/admin/leases",
+                "/v1/admin/participants",
+                "/v1/admin/participants/{id}",
+                "/v1/admin/participants/{id}/stage",
+                "/v1/admin/participants/{id}/history",
                 "/v1/reports/whoami"
             ]
             .contains(&path.as_str()),
@@ -311,6 +320,7 @@ async fn oversized_headers_are_refused() {
             ..HttpLimits::default()
         },
         node_id: "n".into(),
+        allow_private_callbacks: false,
     };
     let req = Request::builder()
         .uri("/healthz")
@@ -321,5 +331,165 @@ async fn oversized_headers_are_refused() {
     assert_eq!(
         response.status(),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+}
+
+async fn send(
+    state: AppState,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let body = match body {
+        Some(b) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = router(state)
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn hipay() -> serde_json::Value {
+    serde_json::json!({
+        "id": "hipay-mn", "legal_name": "HiPay LLC", "roles": ["wallet"], "country": "MN",
+        "currencies": ["MNT"], "settlement_currency": "USD", "settlement_account": "MN12 3456",
+        "callback_base_url": "https://api.hipay.mn/unigate", "contacts": ["ops@hipay.mn"]
+    })
+}
+
+#[tokio::test]
+async fn the_operator_registers_a_participant_and_walks_it_to_live() {
+    let st = store().await;
+    let (_, op) = st.token_create(Role::Operator, "ops", 1).await.unwrap();
+    let (_, reg) = st.token_create(Role::Regulator, "cb", 1).await.unwrap();
+    let s = state(st);
+    let (status, body) = send(
+        s.clone(),
+        "POST",
+        "/v1/admin/participants",
+        &op,
+        Some(hipay()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["stage"], "applied");
+    let (status, body) = send(
+        s.clone(),
+        "POST",
+        "/v1/admin/participants",
+        &op,
+        Some(hipay()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("PARTICIPANT_EXISTS"))
+    );
+    // Each bad field is named.
+    for (field, value) in [
+        ("country", serde_json::json!("XX")),
+        ("settlement_currency", serde_json::json!("usd")),
+        (
+            "callback_base_url",
+            serde_json::json!("https://192.168.1.10/cb"),
+        ),
+        ("roles", serde_json::json!(["bank"])),
+        ("id", serde_json::json!("Not An Id")),
+    ] {
+        let mut b = hipay();
+        b["id"] = serde_json::json!("other");
+        b[field] = value;
+        let (status, body) = send(s.clone(), "POST", "/v1/admin/participants", &op, Some(b)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {body}");
+        assert_eq!(body["field"], field, "{body}");
+    }
+    let mut b = hipay();
+    b["surprise"] = serde_json::json!(1);
+    let (status, body) = send(s.clone(), "POST", "/v1/admin/participants", &op, Some(b)).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("surprise"))
+    );
+    // The regulator reads reports, not the registry.
+    let (status, _) = send(s.clone(), "GET", "/v1/admin/participants", &reg, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    for to in [
+        "admitted",
+        "joint_testing",
+        "production_verification",
+        "signed",
+        "live",
+    ] {
+        let (status, body) = send(
+            s.clone(),
+            "POST",
+            "/v1/admin/participants/hipay-mn/stage",
+            &op,
+            Some(serde_json::json!({"to": to, "reason": "checks passed"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{to}: {body}");
+        assert_eq!(body["to"], to);
+    }
+    let (status, body) = send(
+        s.clone(),
+        "POST",
+        "/v1/admin/participants/hipay-mn/stage",
+        &op,
+        Some(serde_json::json!({"to": "applied", "reason": "no"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("STAGE_MOVE_ILLEGAL"))
+    );
+    let (status, body) = send(
+        s.clone(),
+        "GET",
+        "/v1/admin/participants/hipay-mn",
+        &op,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["stage"].as_str()),
+        (StatusCode::OK, Some("live"))
+    );
+    let (_, body) = send(
+        s.clone(),
+        "GET",
+        "/v1/admin/participants/hipay-mn/history",
+        &op,
+        None,
+    )
+    .await;
+    assert_eq!(body.as_array().unwrap().len(), 6);
+    let (status, body) = send(s.clone(), "GET", "/v1/admin/participants", &op, None).await;
+    assert_eq!(
+        (status, body.as_array().unwrap().len()),
+        (StatusCode::OK, 1)
+    );
+    let (status, body) = send(s, "GET", "/v1/admin/participants/nobody", &op, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
     );
 }

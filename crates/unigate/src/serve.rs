@@ -29,6 +29,9 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// This node's id in leases and logs (default: generated at start).
     pub node_id: String,
+    /// Let participants' callback URLs be http and point at loopback or
+    /// private addresses (simulators and tests only; never in production).
+    pub allow_private_callbacks: bool,
     pub http: api::HttpLimits,
     pub store: StoreConfig,
     pub jobs: JobsConfig,
@@ -100,6 +103,7 @@ impl Default for Config {
             log_format: "json".to_string(),
             shutdown_grace_ms: 10_000,
             node_id: String::new(),
+            allow_private_callbacks: false,
             http: api::HttpLimits::default(),
             store: StoreConfig::default(),
             jobs: JobsConfig::default(),
@@ -185,6 +189,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         limits: config.http,
         node_id: node_id.clone(),
+        allow_private_callbacks: config.allow_private_callbacks,
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let listener = tokio::net::TcpListener::bind(&config.listen)
