@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -352,12 +351,4 @@ async fn reports_whoami(AnyRole(who): AnyRole) -> axum::Json<WhoAmI> {
         token_id: who.token_id,
         role: who.role.as_str(),
     })
-}
-
-/// A status code as the catalogue's, for tests and callers.
-pub fn status_of(code: &str) -> Option<StatusCode> {
-    problem::CATALOGUE
-        .iter()
-        .find(|c| c.0 == code)
-        .and_then(|c| StatusCode::from_u16(c.1).ok())
 }

@@ -58,11 +58,6 @@ impl<'a> Tree<'a> {
         self.nodes.get(..self.top).unwrap_or_default()
     }
 
-    /// The first top-level object with `id`.
-    pub fn get(&self, id: u8) -> Option<&Tlv<'a>> {
-        self.objects().iter().find(|o| o.id == id)
-    }
-
     /// The sub-objects of a parsed template, in payload order.
     pub fn children(&self, t: &Tlv<'a>) -> Option<&[Tlv<'a>]> {
         let (start, len) = t.span?;
