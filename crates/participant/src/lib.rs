@@ -4,6 +4,12 @@
 
 use std::net::IpAddr;
 
+pub mod merchant;
+pub mod policy;
+
+pub use merchant::{Identifier, Merchant, MerchantLimits};
+pub use policy::{Call, CallKind, Refusal, StagePolicy};
+
 /// What a participant does through the gateway.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

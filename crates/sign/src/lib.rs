@@ -313,3 +313,36 @@ pub fn check_time(time: &str, now_ms: i64, window_s: i64) -> Result<(), SignErro
     }
     Ok(())
 }
+
+impl PublicKey {
+    /// The key as PEM SubjectPublicKeyInfo, as participants publish it.
+    pub fn to_pem(&self) -> Result<String, SignError> {
+        use der::EncodePem;
+        let (oid, parameters) = match self.algorithm {
+            Algorithm::Ed25519 => (OID_ED25519, None),
+            Algorithm::Rsa256 => (OID_RSA, Some(der::Any::from(der::asn1::Null))),
+        };
+        let spki = spki::SubjectPublicKeyInfoOwned {
+            algorithm: spki::AlgorithmIdentifierOwned {
+                oid: der::asn1::ObjectIdentifier::new_unwrap(oid),
+                parameters,
+            },
+            subject_public_key: der::asn1::BitString::from_bytes(&self.raw)
+                .map_err(|e| SignError::BadKey(e.to_string()))?,
+        };
+        spki.to_pem(der::pem::LineEnding::LF)
+            .map_err(|e| SignError::BadKey(e.to_string()))
+    }
+}
+
+impl PrivateKey {
+    /// An Ed25519 key from its PKCS#8 DER (as [`PrivateKey::generate_ed25519`]
+    /// returns it).
+    pub fn ed25519_from_pkcs8(der: &[u8]) -> Result<PrivateKey, SignError> {
+        signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            .map(PrivateKey::Ed25519)
+            .map_err(|e| SignError::BadKey(format!("not an Ed25519 PKCS#8 key: {e}")))
+    }
+}
+
+pub mod kek;

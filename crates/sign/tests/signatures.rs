@@ -171,3 +171,17 @@ proptest! {
         prop_assert_eq!(pk.verify(&tampered, &parsed.signature), Err(SignError::Mismatch));
     }
 }
+
+#[test]
+fn public_keys_round_trip_through_pem() {
+    for name in ["ed25519.pub.pem", "rsa2048.pub.pem"] {
+        let pem = std::fs::read_to_string(format!("tests/keys/{name}")).unwrap();
+        let key = PublicKey::from_pem(&pem).unwrap();
+        let again = key.to_pem().unwrap();
+        assert_eq!(again.trim(), pem.trim(), "{name}");
+        assert_eq!(PublicKey::from_pem(&again).unwrap(), key);
+    }
+    let (private, der) = PrivateKey::generate_ed25519().unwrap();
+    let back = PrivateKey::ed25519_from_pkcs8(&der).unwrap();
+    assert_eq!(back.public_key(), private.public_key());
+}

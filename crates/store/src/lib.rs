@@ -11,7 +11,9 @@
 
 pub mod dialect;
 mod idempotency;
+mod keys;
 mod lease;
+mod merchants;
 mod participants;
 mod token;
 mod writer;
@@ -22,7 +24,9 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use crate::idempotency::Begin;
+pub use crate::keys::{GatewayKey, KeyRecord};
 pub use crate::lease::Lease;
+pub use crate::merchants::{MerchantRecord, Upserted};
 pub use crate::participants::{Participant, StageMove};
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
 pub use crate::writer::{WriteFuture, WriterOptions};

@@ -141,6 +141,39 @@ impl Store {
         })
     }
 
+    /// Replace a participant's record (its id and stage stay).
+    /// `NotFound` for an unknown id.
+    pub async fn participant_update(
+        &self,
+        record: Record,
+        now_ms: i64,
+    ) -> Result<Participant, StoreError> {
+        let roles: Vec<&str> = record.roles.iter().map(|x| x.as_str()).collect();
+        let done = sqlx::query(
+            "UPDATE participants SET legal_name = $1, roles = $2, country = $3, currencies = $4, \
+               settlement_currency = $5, settlement_account = $6, callback_base_url = $7, contacts = $8, \
+               updated_at_ms = $9 WHERE id = $10",
+        )
+        .bind(&record.legal_name)
+        .bind(roles.join(","))
+        .bind(&record.country)
+        .bind(record.currencies.join(","))
+        .bind(&record.settlement_currency)
+        .bind(&record.settlement_account)
+        .bind(&record.callback_base_url)
+        .bind(record.contacts.join("\n"))
+        .bind(now_ms)
+        .bind(&record.id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound(format!("participant {}", record.id)));
+        }
+        self.participant_get(&record.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("participant {}", record.id)))
+    }
+
     pub async fn participant_get(&self, id: &str) -> Result<Option<Participant>, StoreError> {
         let row: Option<ParticipantRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM participants WHERE id = $1"

@@ -4,6 +4,7 @@
 #![allow(clippy::indexing_slicing, clippy::print_stderr, clippy::unwrap_used)]
 
 mod idempotency;
+mod keys_merchants;
 mod leases;
 mod migrations;
 mod participants;

@@ -86,3 +86,25 @@ async fn register_walk_to_live_and_keep_the_history() {
         s.close().await;
     }
 }
+
+#[tokio::test]
+async fn update_replaces_the_record_and_keeps_the_stage() {
+    for s in engines("participant_update").await {
+        let mut r = record("hipay-mn");
+        assert!(matches!(
+            s.participant_update(r.clone(), 5).await,
+            Err(StoreError::NotFound(_))
+        ));
+        s.participant_create(r.clone(), "op", 10).await.unwrap();
+        s.participant_move("hipay-mn", Stage::Admitted, "op", "kyc done", 11)
+            .await
+            .unwrap();
+        r.legal_name = "HiPay Mongolia LLC".into();
+        r.roles = vec![Role::Wallet];
+        r.contacts = vec![];
+        let p = s.participant_update(r.clone(), 20).await.unwrap();
+        assert_eq!(p.record, r);
+        assert_eq!(p.stage, Stage::Admitted);
+        assert_eq!((p.created_at_ms, p.updated_at_ms), (10, 20));
+    }
+}
