@@ -4,7 +4,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use store::Role;
 use utoipa::Modify;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 
 use crate::AppState;
 use crate::problem::ApiError;
@@ -78,7 +78,7 @@ impl FromRequestParts<AppState> for AnyRole {
     }
 }
 
-/// Adds the bearer scheme to the OpenAPI document.
+/// Adds the bearer and signature schemes to the OpenAPI document.
 #[derive(Debug)]
 pub struct BearerScheme;
 
@@ -88,6 +88,19 @@ impl Modify for BearerScheme {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // SPEC §4.1: `Client-Id`, `Request-Time` and `Signature` together.
+        let mut signature = ApiKeyValue::new("Signature");
+        signature.description = Some(
+            "algorithm=<ED25519|RSA256>,keyVersion=<n>,signature=<base64> over \
+             `<METHOD> <path with query>\\n<Client-Id>.<Request-Time>.<body>`, sent with \
+             the Client-Id and Request-Time headers; answers are signed the same way \
+             with Response-Time"
+                .to_string(),
+        );
+        components.add_security_scheme(
+            "signature",
+            SecurityScheme::ApiKey(ApiKey::Header(signature)),
         );
     }
 }

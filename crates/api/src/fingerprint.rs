@@ -48,7 +48,12 @@ fn write(value: &serde_json::Value, out: &mut String) {
 
 /// Hex SHA-256 of the canonical JSON.
 pub fn fingerprint(value: &serde_json::Value) -> String {
-    Sha256::digest(canonical_json(value).as_bytes())
+    sha256_hex(canonical_json(value).as_bytes())
+}
+
+/// SHA-256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

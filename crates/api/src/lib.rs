@@ -2,15 +2,20 @@
 //!
 //! [`router`] builds the axum router over an [`AppState`]: health and
 //! readiness, the OpenAPI document, and the operator (`/v1/admin/…`) and
-//! regulator (`/v1/reports/…`) surfaces behind bearer tokens. Every fault is
+//! regulator (`/v1/reports/…`) surfaces behind bearer tokens, and the
+//! participant surface behind signatures both ways ([`signed`]). Every fault is
 //! RFC 9457 problem+json ([`problem`]); every limit is configuration
 //! ([`HttpLimits`]).
 
 pub mod auth;
 pub mod fingerprint;
+pub mod idempotent;
 pub mod json;
+pub mod keys;
+pub mod merchants;
 pub mod participants;
 pub mod problem;
+pub mod signed;
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +23,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 use store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -39,6 +44,10 @@ pub struct HttpLimits {
     pub request_timeout_ms: u64,
     /// Largest total of header names and values, in bytes.
     pub header_bytes_max: usize,
+    /// Largest bulk file (merchants' CSV), in bytes.
+    pub bulk_body_bytes_max: usize,
+    /// Most rows in one bulk file.
+    pub bulk_rows_max: u64,
 }
 
 impl Default for HttpLimits {
@@ -47,6 +56,8 @@ impl Default for HttpLimits {
             body_bytes_max: 64 * 1024,
             request_timeout_ms: 10_000,
             header_bytes_max: 16 * 1024,
+            bulk_body_bytes_max: 4 * 1024 * 1024,
+            bulk_rows_max: 10_000,
         }
     }
 }
@@ -61,7 +72,17 @@ pub struct AppState {
     /// Whether participants' callback URLs may be http and private
     /// (simulators and tests; never in production).
     pub allow_private_callbacks: bool,
+    /// The gateway's own signing keys.
+    pub keys: std::sync::Arc<keyring::GatewayKeys>,
+    pub signing: signed::SigningConfig,
+    /// What each onboarding stage allows.
+    pub policy: participant::StagePolicy,
+    /// How long idempotency records are kept (SPEC §4.3: 35 days).
+    pub idempotency_retention_ms: i64,
 }
+
+/// Default idempotency retention: 35 days.
+pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
 
 /// The OpenAPI 3.1 document of the API.
 #[derive(OpenApi)]
@@ -79,9 +100,24 @@ pub struct AppState {
         participants::create,
         participants::list,
         participants::get,
+        participants::update,
         participants::move_stage,
         participants::history,
-        reports_whoami
+        keys::admin_list,
+        keys::admin_register,
+        keys::admin_revoke,
+        keys::gateway_rotate,
+        reports_whoami,
+        keys::gateway,
+        participants::me,
+        keys::my_list,
+        keys::my_register,
+        keys::my_revoke,
+        merchants::register,
+        merchants::list,
+        merchants::lookup,
+        merchants::get,
+        merchants::bulk
     ),
     components(schemas(
         Problem,
@@ -92,7 +128,19 @@ pub struct AppState {
         participants::ParticipantIn,
         participants::ParticipantOut,
         participants::StageMoveIn,
-        participants::StageMoveOut
+        participants::StageMoveOut,
+        participants::ParticipantPatch,
+        keys::GatewayKeys,
+        keys::GatewayKeyOut,
+        keys::KeyIn,
+        keys::KeyOut,
+        keys::RevokeIn,
+        merchants::MerchantIn,
+        merchants::MerchantOut,
+        merchants::IdentifierIo,
+        merchants::MerchantPage,
+        merchants::BulkReport,
+        merchants::RowError
     )),
     modifiers(&BearerScheme)
 )]
@@ -110,7 +158,32 @@ pub fn openapi_json() -> String {
 /// The router with every route, limit and layer.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
+    // The participant surface: signatures checked on the way in, added on
+    // the way out.
+    let signed = Router::new()
+        .route("/v1/me", get(participants::me))
+        .route("/v1/me/keys", get(keys::my_list).post(keys::my_register))
+        .route("/v1/me/keys/{version}/revoke", post(keys::my_revoke))
+        .route(
+            "/v1/merchants",
+            get(merchants::list).post(merchants::register),
+        )
+        .route("/v1/merchants/lookup", get(merchants::lookup))
+        .route("/v1/merchants/{id}", get(merchants::get))
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), limits.body_bytes_max),
+            signed::verify_and_sign,
+        ));
+    let signed_bulk = Router::new()
+        .route("/v1/merchants/bulk", post(merchants::bulk))
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), limits.bulk_body_bytes_max),
+            signed::verify_and_sign,
+        ));
     Router::new()
+        .merge(signed)
+        .merge(signed_bulk)
+        .route("/v1/keys", get(keys::gateway))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
@@ -120,10 +193,22 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/participants",
             get(participants::list).post(participants::create),
         )
-        .route("/v1/admin/participants/{id}", get(participants::get))
+        .route(
+            "/v1/admin/participants/{id}",
+            get(participants::get).patch(participants::update),
+        )
+        .route(
+            "/v1/admin/participants/{id}/keys",
+            get(keys::admin_list).post(keys::admin_register),
+        )
+        .route(
+            "/v1/admin/participants/{id}/keys/{version}/revoke",
+            post(keys::admin_revoke),
+        )
+        .route("/v1/admin/gateway-keys/rotate", post(keys::gateway_rotate))
         .route(
             "/v1/admin/participants/{id}/stage",
-            axum::routing::post(participants::move_stage),
+            post(participants::move_stage),
         )
         .route(
             "/v1/admin/participants/{id}/history",
@@ -325,6 +410,13 @@ async fn admin_leases(
             })
             .collect(),
     }))
+}
+
+/// Unix milliseconds as RFC 3339 UTC (SPEC §4.2), to the millisecond.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Unix milliseconds now.

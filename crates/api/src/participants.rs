@@ -129,19 +129,7 @@ pub async fn create(
     OperatorOnly(who): OperatorOnly,
     Json(body): Json<ParticipantIn>,
 ) -> Result<(StatusCode, axum::Json<ParticipantOut>), ApiError> {
-    let mut roles = Vec::new();
-    for r in &body.roles {
-        let role = Role::parse(r).ok_or_else(|| {
-            ApiError::new(
-                "FIELD_INVALID",
-                format!("{r:?} is not wallet, acquirer or fx_provider"),
-            )
-            .field("roles")
-        })?;
-        if !roles.contains(&role) {
-            roles.push(role);
-        }
-    }
+    let roles = parse_roles(&body.roles)?;
     let record = Record {
         id: body.id,
         legal_name: body.legal_name,
@@ -153,13 +141,7 @@ pub async fn create(
         callback_base_url: body.callback_base_url,
         contacts: body.contacts,
     };
-    let limits = RecordLimits {
-        allow_private_callbacks: state.allow_private_callbacks,
-        ..RecordLimits::default()
-    };
-    record
-        .validate(&limits)
-        .map_err(|e| ApiError::new("FIELD_INVALID", e.message).field(e.field))?;
+    validate(&state, &record)?;
     let p = state
         .store
         .participant_create(record, &who.token_id, now_ms())
@@ -265,4 +247,117 @@ pub async fn history(
     Ok(axum::Json(
         moves.into_iter().map(StageMoveOut::from).collect(),
     ))
+}
+
+/// Changes to a participant's record: any field but its id (operator).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantPatch {
+    pub legal_name: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub country: Option<String>,
+    pub currencies: Option<Vec<String>>,
+    pub settlement_currency: Option<String>,
+    pub settlement_account: Option<String>,
+    pub callback_base_url: Option<String>,
+    pub contacts: Option<Vec<String>>,
+}
+
+fn parse_roles(given: &[String]) -> Result<Vec<Role>, ApiError> {
+    let mut roles = Vec::new();
+    for r in given {
+        let role = Role::parse(r).ok_or_else(|| {
+            ApiError::new(
+                "FIELD_INVALID",
+                format!("{r:?} is not wallet, acquirer or fx_provider"),
+            )
+            .field("roles")
+        })?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
+}
+
+fn validate(state: &AppState, record: &Record) -> Result<(), ApiError> {
+    let limits = RecordLimits {
+        allow_private_callbacks: state.allow_private_callbacks,
+        ..RecordLimits::default()
+    };
+    record
+        .validate(&limits)
+        .map_err(|e| ApiError::new("FIELD_INVALID", e.message).field(e.field))
+}
+
+/// Change a participant's record; the fields given replace the stored
+/// ones, the whole record is validated again (operator).
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/participants/{id}",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body = ParticipantPatch,
+    responses(
+        (status = 200, body = ParticipantOut),
+        (status = 400, body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    OperatorOnly(who): OperatorOnly,
+    Path(id): Path<String>,
+    Json(patch): Json<ParticipantPatch>,
+) -> Result<axum::Json<ParticipantOut>, ApiError> {
+    let current = state
+        .store
+        .participant_get(&id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::new("NOT_FOUND", format!("participant {id} does not exist")))?;
+    let mut r = current.record;
+    if let Some(roles) = patch.roles {
+        r.roles = parse_roles(&roles)?;
+    }
+    let replace = |slot: &mut String, v: Option<String>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    replace(&mut r.legal_name, patch.legal_name);
+    replace(&mut r.country, patch.country);
+    replace(&mut r.settlement_currency, patch.settlement_currency);
+    replace(&mut r.settlement_account, patch.settlement_account);
+    replace(&mut r.callback_base_url, patch.callback_base_url);
+    if let Some(c) = patch.currencies {
+        r.currencies = c;
+    }
+    if let Some(c) = patch.contacts {
+        r.contacts = c;
+    }
+    validate(&state, &r)?;
+    let p = state
+        .store
+        .participant_update(r, now_ms())
+        .await
+        .map_err(store_error)?;
+    tracing::info!(participant = %id, operator = %who.token_id, "participant updated");
+    Ok(axum::Json(p.into()))
+}
+
+/// The caller's own participant record (signed; any stage but suspended
+/// and terminated).
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    security(("signature" = [])),
+    responses((status = 200, body = ParticipantOut), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"))
+)]
+pub async fn me(
+    State(state): State<AppState>,
+    caller: crate::signed::SignedCaller,
+) -> Result<axum::Json<ParticipantOut>, ApiError> {
+    caller.allow(&state, participant::CallKind::Read, None)?;
+    Ok(axum::Json(caller.participant.into()))
 }

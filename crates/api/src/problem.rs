@@ -29,6 +29,51 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         403,
         "The credentials are valid but their role may not make this call.",
     ),
+    (
+        "SIGNATURE_MISSING",
+        401,
+        "A signed route was called without `Client-Id`, `Request-Time` or `Signature`.",
+    ),
+    (
+        "SIGNATURE_INVALID",
+        401,
+        "The `Signature` header is malformed, names the wrong algorithm for the key, or does not verify.",
+    ),
+    (
+        "SIGNATURE_EXPIRED",
+        401,
+        "`Request-Time` is outside the skew window (`signing.skew_window_s`, default 300 s).",
+    ),
+    (
+        "SIGNATURE_REPLAYED",
+        401,
+        "This signature was used before within its window; re-sign each attempt with a fresh `Request-Time`.",
+    ),
+    (
+        "PARTICIPANT_UNKNOWN",
+        401,
+        "`Client-Id` is not a registered participant.",
+    ),
+    (
+        "KEY_UNKNOWN",
+        401,
+        "The participant has no key of the signature's `keyVersion`.",
+    ),
+    (
+        "KEY_REVOKED",
+        401,
+        "The key was revoked, or replaced and its overlap window has passed.",
+    ),
+    (
+        "STAGE_FORBIDS",
+        403,
+        "The participant's onboarding stage does not allow this call (including the production-verification amount and count limits).",
+    ),
+    (
+        "ROLE_FORBIDS",
+        403,
+        "The call belongs to a role (wallet, acquirer, fx_provider) the participant does not have.",
+    ),
     ("NOT_FOUND", 404, "No such route or resource."),
     (
         "METHOD_NOT_ALLOWED",
@@ -54,6 +99,26 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         "STAGE_MOVE_ILLEGAL",
         409,
         "The onboarding stage cannot move from where it is to where it was asked.",
+    ),
+    (
+        "REPEAT_REQ_INCONSISTENT",
+        409,
+        "The request id was used before by this participant for this operation with other content.",
+    ),
+    (
+        "REQUEST_IN_FLIGHT",
+        409,
+        "The first request with this request id is still being worked on; ask again.",
+    ),
+    (
+        "KEY_LAST_USABLE",
+        409,
+        "The key is the participant's only usable one; register another first (or ask the operator).",
+    ),
+    (
+        "IDENTIFIER_TAKEN",
+        409,
+        "A QR identifier of the merchant already points to another merchant.",
     ),
     (
         "HEADERS_TOO_LARGE",

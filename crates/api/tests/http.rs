@@ -8,15 +8,10 @@ use axum::http::{Request, StatusCode, header};
 use store::{Role, Store, StoreOptions};
 use tower::ServiceExt;
 
+mod common;
+
 async fn store() -> Store {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Store::open(
-        &format!("sqlite://api-{n}?mode=memory&cache=shared"),
-        StoreOptions::default(),
-    )
-    .await
-    .expect("store")
+    common::sqlite().await
 }
 
 async fn call(
@@ -42,18 +37,13 @@ async fn call(
     (status, headers, json)
 }
 
-fn state(store: Store) -> AppState {
-    AppState {
-        store,
-        limits: HttpLimits::default(),
-        node_id: "test-node".into(),
-        allow_private_callbacks: false,
-    }
+async fn state(store: Store) -> AppState {
+    common::state(store).await
 }
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let s = state(store().await);
+    let s = state(store().await).await;
     let (status, _, body) = call(s.clone(), "GET", "/healthz", None).await;
     assert_eq!(
         (status, body["status"].as_str()),
@@ -68,7 +58,13 @@ async fn health_and_readiness() {
     )
     .await
     .unwrap();
-    let (status, headers, body) = call(state(bare), "GET", "/readyz", None).await;
+    let (status, headers, body) = call(
+        common::state_with(bare, common::keys(store().await).await),
+        "GET",
+        "/readyz",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
     assert_eq!(body["code"], "NOT_READY");
@@ -76,7 +72,7 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
-    let s = state(store().await);
+    let s = state(store().await).await;
     let (status, headers, body) = call(s.clone(), "GET", "/v1/nothing", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
@@ -96,7 +92,7 @@ async fn tokens_and_roles() {
         .token_create(Role::Regulator, "central bank", 1)
         .await
         .unwrap();
-    let s = state(st.clone());
+    let s = state(st.clone()).await;
 
     let (status, headers, body) = call(s.clone(), "GET", "/v1/admin/whoami", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -161,14 +157,14 @@ async fn a_request_over_its_time_is_a_timeout_problem() {
 
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
-    let s = state(store().await);
+    let s = state(store().await).await;
     let (_, headers, _) = call(s, "GET", "/healthz", None).await;
     assert!(headers.contains_key("x-request-id"));
 }
 
 #[tokio::test]
 async fn openapi_is_served_committed_and_covers_the_routes() {
-    let s = state(store().await);
+    let s = state(store().await).await;
     let (status, _, served) = call(s, "GET", "/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
@@ -184,17 +180,7 @@ async fn openapi_is_served_committed_and_covers_the_routes() {
         served, committed,
         "docs/openapi.json is stale: run `cargo xtask openapi`"
     );
-    for route in [
-        "/healthz",
-        "/readyz",
-        "/v1/admin/whoami",
-        "/v1/admin/leases",
-        "/v1/admin/participants",
-        "/v1/admin/participants/{id}",
-        "/v1/admin/participants/{id}/stage",
-        "/v1/admin/participants/{id}/history",
-        "/v1/reports/whoami",
-    ] {
+    for route in ROUTES {
         assert!(
             served["paths"].get(route).is_some(),
             "{route} is not documented"
@@ -202,22 +188,35 @@ async fn openapi_is_served_committed_and_covers_the_routes() {
     }
     for path in served["paths"].as_object().unwrap().keys() {
         assert!(
-            [
-                "/healthz",
-                "/readyz",
-                "/v1/admin/whoami",
-                "/v1/admin/leases",
-                "/v1/admin/participants",
-                "/v1/admin/participants/{id}",
-                "/v1/admin/participants/{id}/stage",
-                "/v1/admin/participants/{id}/history",
-                "/v1/reports/whoami"
-            ]
-            .contains(&path.as_str()),
+            ROUTES.contains(&path.as_str()),
             "{path} is documented but not routed"
         );
     }
 }
+
+/// Every route the router serves.
+const ROUTES: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/v1/keys",
+    "/v1/me",
+    "/v1/me/keys",
+    "/v1/me/keys/{version}/revoke",
+    "/v1/merchants",
+    "/v1/merchants/lookup",
+    "/v1/merchants/bulk",
+    "/v1/merchants/{id}",
+    "/v1/admin/whoami",
+    "/v1/admin/leases",
+    "/v1/admin/participants",
+    "/v1/admin/participants/{id}",
+    "/v1/admin/participants/{id}/stage",
+    "/v1/admin/participants/{id}/history",
+    "/v1/admin/participants/{id}/keys",
+    "/v1/admin/participants/{id}/keys/{version}/revoke",
+    "/v1/admin/gateway-keys/rotate",
+    "/v1/reports/whoami",
+];
 
 #[tokio::test]
 async fn json_bodies_refused_precisely() {
@@ -313,14 +312,10 @@ async fn json_bodies_refused_precisely() {
 
 #[tokio::test]
 async fn oversized_headers_are_refused() {
-    let s = AppState {
-        store: store().await,
-        limits: HttpLimits {
-            header_bytes_max: 100,
-            ..HttpLimits::default()
-        },
-        node_id: "n".into(),
-        allow_private_callbacks: false,
+    let mut s = state(store().await).await;
+    s.limits = HttpLimits {
+        header_bytes_max: 100,
+        ..HttpLimits::default()
     };
     let req = Request::builder()
         .uri("/healthz")
@@ -379,7 +374,7 @@ async fn the_operator_registers_a_participant_and_walks_it_to_live() {
     let st = store().await;
     let (_, op) = st.token_create(Role::Operator, "ops", 1).await.unwrap();
     let (_, reg) = st.token_create(Role::Regulator, "cb", 1).await.unwrap();
-    let s = state(st);
+    let s = state(st).await;
     let (status, body) = send(
         s.clone(),
         "POST",

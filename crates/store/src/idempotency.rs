@@ -101,6 +101,26 @@ impl Store {
         Ok(())
     }
 
+    /// Drop a claim whose work failed on the gateway's side (nothing was
+    /// done), so that a retry is worked on afresh.
+    pub async fn idem_abandon(
+        &self,
+        participant_id: &str,
+        operation: &str,
+        request_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency_records WHERE participant_id = $1 AND operation = $2 \
+             AND request_id = $3 AND state = 'in_flight'",
+        )
+        .bind(participant_id)
+        .bind(operation)
+        .bind(request_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Forget records past their retention.
     pub async fn idem_purge(&self, now_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM idempotency_records WHERE expires_at_ms <= $1")

@@ -15,6 +15,8 @@ mod keys;
 mod lease;
 mod merchants;
 mod participants;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod token;
 mod writer;
 

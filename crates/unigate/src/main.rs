@@ -1,6 +1,8 @@
 //! The `unigate` command line (SPEC §5). Thin: parses arguments and calls
 //! the domain crates.
 
+mod call_cmd;
+mod kek;
 mod qr_cmd;
 mod serve;
 mod token_cmd;
@@ -66,6 +68,13 @@ enum Command {
     },
     /// Drive a running gateway through simulators and report.
     Loadgen,
+    /// Make an Ed25519 key pair for a participant to register.
+    Keygen(call_cmd::KeygenArgs),
+    /// Print the Client-Id, Request-Time and Signature headers for a request.
+    Sign(call_cmd::SignArgs),
+    /// Send a signed request to the gateway and verify its signed answer
+    /// (exit 0: 2xx and verified; 1: not 2xx; 3: the answer does not verify).
+    Call(Box<call_cmd::CallArgs>),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +96,9 @@ fn main() -> ExitCode {
         Command::Token { command } => token_cmd::run(command),
         Command::Demo { .. } => not_built("demo"),
         Command::Loadgen => not_built("loadgen"),
+        Command::Keygen(args) => call_cmd::keygen(args),
+        Command::Sign(args) => call_cmd::sign(args),
+        Command::Call(args) => call_cmd::call(*args),
     };
     match result {
         Ok(code) => code,

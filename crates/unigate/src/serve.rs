@@ -32,7 +32,20 @@ pub struct Config {
     /// Let participants' callback URLs be http and point at loopback or
     /// private addresses (simulators and tests only; never in production).
     pub allow_private_callbacks: bool,
+    /// `development` (the default) or `production`: production refuses to
+    /// start without a key-encryption key (`UNIGATE_KEK` or `kek_file`) or
+    /// with `allow_private_callbacks`.
+    pub mode: String,
+    /// File holding the key-encryption key (standard base64 of 32 bytes,
+    /// owner-only permissions). `UNIGATE_KEK` wins over it.
+    pub kek_file: String,
+    /// How long idempotency records are kept, in seconds (SPEC §4.3).
+    pub idempotency_retention_s: i64,
     pub http: api::HttpLimits,
+    pub signing: api::signed::SigningConfig,
+    /// What each onboarding stage allows (the production-verification
+    /// limits).
+    pub stages: participant::StagePolicy,
     pub store: StoreConfig,
     pub jobs: JobsConfig,
 }
@@ -104,7 +117,12 @@ impl Default for Config {
             shutdown_grace_ms: 10_000,
             node_id: String::new(),
             allow_private_callbacks: false,
+            mode: "development".to_string(),
+            kek_file: String::new(),
+            idempotency_retention_s: api::IDEMPOTENCY_RETENTION_MS_DEFAULT / 1000,
             http: api::HttpLimits::default(),
+            signing: api::signed::SigningConfig::default(),
+            stages: participant::StagePolicy::default(),
             store: StoreConfig::default(),
             jobs: JobsConfig::default(),
         }
@@ -124,7 +142,9 @@ pub fn load(file: Option<&str>, db: Option<&str>, listen: Option<&str>) -> anyho
     figment = figment.merge(
         Env::prefixed("UNIGATE_")
             .split("__")
-            .ignore(&["test_postgres_url"]),
+            // The KEK is read apart (kek.rs) so it is never part of the
+            // printable configuration.
+            .ignore(&["test_postgres_url", "kek"]),
     );
     if let Some(db) = db {
         figment = figment.merge(("db", db));
@@ -139,7 +159,29 @@ pub fn load(file: Option<&str>, db: Option<&str>, listen: Option<&str>) -> anyho
         matches!(config.log_format.as_str(), "json" | "text"),
         "configuration: log_format must be json or text"
     );
+    anyhow::ensure!(
+        matches!(config.mode.as_str(), "development" | "production"),
+        "configuration: mode must be development or production"
+    );
+    anyhow::ensure!(
+        !(config.production() && config.allow_private_callbacks),
+        "configuration: allow_private_callbacks is for simulators and tests, never production"
+    );
+    anyhow::ensure!(
+        config.signing.skew_window_s > 0 && config.signing.key_overlap_s >= 0,
+        "configuration: signing.skew_window_s must be positive and signing.key_overlap_s not negative"
+    );
+    anyhow::ensure!(
+        config.idempotency_retention_s >= 86_400,
+        "configuration: idempotency_retention_s must be at least a day (payments settle over days)"
+    );
     Ok(config)
+}
+
+impl Config {
+    pub fn production(&self) -> bool {
+        self.mode == "production"
+    }
 }
 
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
@@ -185,13 +227,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         config.node_id.clone()
     };
+    let kek = crate::kek::load(&config)?;
+    let keys = std::sync::Arc::new(
+        keyring::GatewayKeys::load_or_create(store.clone(), kek, api::now_ms())
+            .await
+            .context("the gateway's signing key")?,
+    );
+    tracing::info!(
+        version = keys.current_version(),
+        "gateway signing key ready"
+    );
     let state = api::AppState {
         store: store.clone(),
         limits: config.http,
         node_id: node_id.clone(),
         allow_private_callbacks: config.allow_private_callbacks,
+        keys: keys.clone(),
+        signing: config.signing,
+        policy: config.stages,
+        idempotency_retention_ms: config.idempotency_retention_s.saturating_mul(1000),
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
+    let key_reload = tokio::spawn(reload_keys(keys));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -203,6 +260,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("serving")?;
     housekeeping.abort();
+    key_reload.abort();
     // Hand single-node work over at once rather than after the lease's TTL.
     let _ = store.lease_release(HOUSEKEEPING, &node_id).await;
     store.close().await;
@@ -262,6 +320,18 @@ async fn housekeeping(store: store::Store, node_id: String, jobs: JobsConfig) {
             }
         }
         tokio::time::sleep(tick).await;
+    }
+}
+
+/// Every node picks up a gateway key rotated on another within this.
+const KEY_RELOAD: Duration = Duration::from_secs(30);
+
+async fn reload_keys(keys: std::sync::Arc<keyring::GatewayKeys>) {
+    loop {
+        tokio::time::sleep(KEY_RELOAD).await;
+        if let Err(e) = keys.reload().await {
+            tracing::warn!(error = %e, "reloading the gateway keys failed");
+        }
     }
 }
 

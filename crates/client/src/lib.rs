@@ -1,0 +1,276 @@
+//! A signing HTTP client (SPEC §4.1).
+//!
+//! [`SignedClient::call`] signs every request afresh (a retry gets a new
+//! `Request-Time` and so a new signature; it is recognised as a retry by
+//! its `request_id`, SPEC §4.3) and verifies the answer's signature
+//! against the gateway's published keys (`GET /v1/keys`, fetched once and
+//! again when an answer names a key version not yet seen).
+
+use std::time::Duration;
+
+use sign::{PrivateKey, PublicKey, SignedHeaders};
+
+/// Why a call failed before an answer could be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Sign(#[from] sign::SignError),
+    #[error("the gateway's keys at {url}: {detail}")]
+    Keys { url: String, detail: String },
+    #[error("the base URL {0:?} is not http(s)://host[:port][/prefix]")]
+    BadUrl(String),
+}
+
+/// Who signs: the participant's id, key and key version.
+#[derive(Debug)]
+pub struct Identity {
+    pub client_id: String,
+    pub key: PrivateKey,
+    pub key_version: u32,
+}
+
+/// An answer and whether its signature verified.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    /// The answer's `Client-Id`, `Response-Time` and `Signature`, when
+    /// present.
+    pub signed: Option<SignedHeaders>,
+    /// `Ok(key version)` when the signature verified, otherwise why not.
+    pub verified: Result<u32, String>,
+}
+
+/// Limits of the client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientLimits {
+    pub timeout: Duration,
+    pub answer_bytes_max: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        ClientLimits {
+            timeout: Duration::from_secs(30),
+            answer_bytes_max: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// A client of one gateway (or, for the gateway's callbacks, of one
+/// participant's callback base URL).
+#[derive(Debug)]
+pub struct SignedClient {
+    base: String,
+    /// The path prefix of the base URL, part of every signed target.
+    prefix: String,
+    identity: Identity,
+    http: reqwest::Client,
+    limits: ClientLimits,
+    /// The peer's public keys by version; fetched from `GET /v1/keys`
+    /// unless pinned.
+    peer_keys: std::sync::Mutex<Vec<(u32, PublicKey)>>,
+    pinned: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct KeysDoc {
+    keys: Vec<KeyDoc>,
+}
+
+#[derive(serde::Deserialize)]
+struct KeyDoc {
+    key_version: u32,
+    public_key_pem: String,
+}
+
+impl SignedClient {
+    /// A client of the gateway at `base_url` (`http://127.0.0.1:8080`).
+    pub fn new(
+        base_url: &str,
+        identity: Identity,
+        limits: ClientLimits,
+    ) -> Result<SignedClient, ClientError> {
+        let trimmed = base_url.trim_end_matches('/');
+        let after_scheme = trimmed
+            .strip_prefix("http://")
+            .or_else(|| trimmed.strip_prefix("https://"))
+            .ok_or_else(|| ClientError::BadUrl(base_url.to_string()))?;
+        let prefix = after_scheme
+            .find('/')
+            .and_then(|i| after_scheme.get(i..))
+            .unwrap_or("")
+            .to_string();
+        if after_scheme.is_empty() || prefix.contains('?') {
+            return Err(ClientError::BadUrl(base_url.to_string()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(limits.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(SignedClient {
+            base: trimmed.to_string(),
+            prefix,
+            identity,
+            http,
+            limits,
+            peer_keys: std::sync::Mutex::new(Vec::new()),
+            pinned: false,
+        })
+    }
+
+    /// Trust only these peer keys (no `GET /v1/keys`).
+    pub fn pin_peer_keys(mut self, keys: Vec<(u32, PublicKey)>) -> SignedClient {
+        self.peer_keys = std::sync::Mutex::new(keys);
+        self.pinned = true;
+        self
+    }
+
+    /// Fetch the gateway's published keys.
+    pub async fn refresh_peer_keys(&self) -> Result<(), ClientError> {
+        let url = format!("{}/v1/keys", self.base);
+        let keys_error = |detail: String| ClientError::Keys {
+            url: url.clone(),
+            detail,
+        };
+        let answer = self.http.get(&url).send().await?;
+        if !answer.status().is_success() {
+            return Err(keys_error(format!("answered {}", answer.status())));
+        }
+        let doc: KeysDoc = serde_json::from_slice(&answer.bytes().await?)
+            .map_err(|e| keys_error(format!("not a keys document: {e}")))?;
+        let mut keys = Vec::new();
+        for k in doc.keys {
+            let key = PublicKey::from_pem(&k.public_key_pem)
+                .map_err(|e| keys_error(format!("key {}: {e}", k.key_version)))?;
+            keys.push((k.key_version, key));
+        }
+        if let Ok(mut guard) = self.peer_keys.lock() {
+            *guard = keys;
+        }
+        Ok(())
+    }
+
+    fn knows(&self, version: u32) -> bool {
+        self.peer_keys
+            .lock()
+            .map(|k| k.iter().any(|(v, _)| *v == version))
+            .unwrap_or(false)
+    }
+
+    /// The signed headers for a request (what `unigate sign` prints).
+    pub fn sign(
+        &self,
+        method: &str,
+        target: &str,
+        body: &[u8],
+    ) -> Result<SignedHeaders, ClientError> {
+        Ok(sign::sign_message(
+            &self.identity.key,
+            self.identity.key_version,
+            &self.identity.client_id,
+            method,
+            &format!("{}{target}", self.prefix),
+            &sign::now_rfc3339(),
+            body,
+        )?)
+    }
+
+    /// Send a signed request: `target` is the path with query under the
+    /// base URL (`/v1/merchants?limit=10`).
+    pub async fn call(
+        &self,
+        method: &str,
+        target: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Answer, ClientError> {
+        let m = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| ClientError::BadUrl(format!("method {method}")))?;
+        let headers = self.sign(method, target, &body)?;
+        let mut req = self
+            .http
+            .request(m, format!("{}{target}", self.base))
+            .header("Client-Id", &headers.client_id)
+            .header("Request-Time", &headers.time)
+            .header("Signature", &headers.signature);
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        if !body.is_empty() {
+            req = req.body(body);
+        }
+        let answer = req.send().await?;
+        let status = answer.status().as_u16();
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header("content-type");
+        let signed = match (
+            header("client-id"),
+            header("response-time"),
+            header("signature"),
+        ) {
+            (Some(client_id), Some(time), Some(signature)) => Some(SignedHeaders {
+                client_id,
+                time,
+                signature,
+            }),
+            _ => None,
+        };
+        if answer
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(self.limits.answer_bytes_max).unwrap_or(u64::MAX))
+        {
+            return Err(ClientError::Keys {
+                url: self.base.clone(),
+                detail: "the answer is over the client's limit".into(),
+            });
+        }
+        let body = answer.bytes().await?.to_vec();
+        let verified = self.verify(method, target, signed.as_ref(), &body).await;
+        Ok(Answer {
+            status,
+            content_type,
+            body,
+            signed,
+            verified,
+        })
+    }
+
+    async fn verify(
+        &self,
+        method: &str,
+        target: &str,
+        signed: Option<&SignedHeaders>,
+        body: &[u8],
+    ) -> Result<u32, String> {
+        let signed = signed.ok_or("the answer is not signed")?;
+        let version = sign::SignatureHeader::parse(&signed.signature)
+            .map_err(|e| e.to_string())?
+            .key_version;
+        if !self.pinned && !self.knows(version) {
+            self.refresh_peer_keys().await.map_err(|e| e.to_string())?;
+        }
+        let keys = self
+            .peer_keys
+            .lock()
+            .map(|k| k.clone())
+            .map_err(|_| "the key cache is poisoned".to_string())?;
+        sign::verify_message(
+            &keys,
+            method,
+            &format!("{}{target}", self.prefix),
+            signed,
+            body,
+        )
+        .map_err(|e| e.to_string())
+    }
+}

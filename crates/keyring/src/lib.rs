@@ -1,0 +1,284 @@
+//! The gateway's own signing keys (SPEC §4.1).
+//!
+//! The first node to start generates an Ed25519 key, seals its private
+//! half under the key-encryption key ([`sign::kek::KeyProvider`]) and
+//! stores it; every node opens the same key from the store. Rotation adds a
+//! version; the current key signs, and the current and previous public
+//! keys are published (`GET /v1/keys`) so that answers signed just before
+//! a rotation still verify. Private keys are never logged: [`GatewayKeys`]
+//! prints only versions.
+
+use std::sync::{Arc, RwLock};
+
+use sign::kek::KeyProvider;
+use sign::{PrivateKey, SignatureHeader};
+use store::{GatewayKey, Store, StoreError};
+
+/// Why the gateway's keys could not be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("gateway key {version}: {cause}")]
+    Key {
+        version: i64,
+        cause: sign::SignError,
+    },
+    #[error(
+        "gateway key {version} was sealed under key-encryption key {sealed_by}, not {given}: \
+         start every node with the same key-encryption key"
+    )]
+    WrongKek {
+        version: i64,
+        sealed_by: String,
+        given: String,
+    },
+    #[error("{0}")]
+    Sign(#[from] sign::SignError),
+}
+
+/// A published public key of the gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedKey {
+    pub version: i64,
+    pub algorithm: &'static str,
+    pub public_pem: String,
+    pub created_at_ms: i64,
+    /// The key answers are signed with now (the other is the previous).
+    pub current: bool,
+}
+
+struct Ring {
+    version: i64,
+    key: PrivateKey,
+    published: Vec<PublishedKey>,
+}
+
+/// The gateway's keys as this node holds them.
+pub struct GatewayKeys {
+    store: Store,
+    provider: Arc<dyn KeyProvider>,
+    ring: RwLock<Arc<Ring>>,
+}
+
+impl std::fmt::Debug for GatewayKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayKeys")
+            .field("version", &self.current_version())
+            .field("kek", &self.provider.id())
+            .finish()
+    }
+}
+
+/// What the sealed private key is bound to, so a sealed key cannot be
+/// moved to another version.
+fn context(version: i64) -> Vec<u8> {
+    format!("unigate gateway key v{version}").into_bytes()
+}
+
+impl GatewayKeys {
+    /// Open the current key from the store, creating version 1 when there
+    /// is none yet.
+    pub async fn load_or_create(
+        store: Store,
+        provider: Arc<dyn KeyProvider>,
+        now_ms: i64,
+    ) -> Result<GatewayKeys, KeyringError> {
+        if store.gateway_keys_latest(1).await?.is_empty()
+            && insert_new(&store, provider.as_ref(), 1, now_ms).await?
+        {
+            tracing::info!(
+                version = 1,
+                kek = provider.id(),
+                "generated the gateway's signing key"
+            );
+        }
+        let ring = load(&store, provider.as_ref()).await?;
+        Ok(GatewayKeys {
+            store,
+            provider,
+            ring: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    /// Add a new key version and sign with it from now on; the one before
+    /// stays published. Returns the new version.
+    pub async fn rotate(&self, now_ms: i64) -> Result<i64, KeyringError> {
+        let latest = self
+            .store
+            .gateway_keys_latest(1)
+            .await?
+            .first()
+            .map_or(0, |k| k.version);
+        let version = latest.saturating_add(1);
+        if insert_new(&self.store, self.provider.as_ref(), version, now_ms).await? {
+            tracing::info!(version, "rotated the gateway's signing key");
+        }
+        self.reload().await?;
+        Ok(self.current_version())
+    }
+
+    /// Pick up a rotation made by another node.
+    pub async fn reload(&self) -> Result<(), KeyringError> {
+        let ring = load(&self.store, self.provider.as_ref()).await?;
+        if let Ok(mut guard) = self.ring.write() {
+            *guard = Arc::new(ring);
+        }
+        Ok(())
+    }
+
+    fn ring(&self) -> Option<Arc<Ring>> {
+        self.ring.read().ok().map(|g| Arc::clone(&g))
+    }
+
+    pub fn current_version(&self) -> i64 {
+        self.ring().map_or(0, |r| r.version)
+    }
+
+    /// The current and previous public keys.
+    pub fn published(&self) -> Vec<PublishedKey> {
+        self.ring().map(|r| r.published.clone()).unwrap_or_default()
+    }
+
+    /// Sign `content` with the current key: the `Signature` header value.
+    pub fn sign(&self, content: &[u8]) -> Result<String, KeyringError> {
+        let ring = self
+            .ring()
+            .ok_or_else(|| sign::SignError::BadKey("the key ring is poisoned".into()))?;
+        let signature = ring.key.sign(content)?;
+        Ok(SignatureHeader {
+            algorithm: ring.key.algorithm(),
+            key_version: u32::try_from(ring.version).unwrap_or(u32::MAX),
+            signature,
+        }
+        .format())
+    }
+}
+
+async fn insert_new(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    version: i64,
+    now_ms: i64,
+) -> Result<bool, KeyringError> {
+    let (key, pkcs8) = PrivateKey::generate_ed25519()?;
+    let sealed = provider.seal(&pkcs8, &context(version))?;
+    let row = GatewayKey {
+        version,
+        algorithm: key.algorithm().as_str().to_string(),
+        public_pem: key.public_key().to_pem()?,
+        sealed_private: sealed,
+        kek_id: provider.id().to_string(),
+        created_at_ms: now_ms,
+    };
+    // Another node may have added this version first: theirs stands.
+    Ok(store.gateway_key_insert(&row).await?)
+}
+
+async fn load(store: &Store, provider: &dyn KeyProvider) -> Result<Ring, KeyringError> {
+    let rows = store.gateway_keys_latest(2).await?;
+    let current = rows.first().ok_or_else(|| {
+        KeyringError::Sign(sign::SignError::BadKey(
+            "the store holds no gateway key".into(),
+        ))
+    })?;
+    if current.kek_id != provider.id() {
+        return Err(KeyringError::WrongKek {
+            version: current.version,
+            sealed_by: current.kek_id.clone(),
+            given: provider.id().to_string(),
+        });
+    }
+    let pkcs8 = provider
+        .open(&current.sealed_private, &context(current.version))
+        .map_err(|cause| KeyringError::Key {
+            version: current.version,
+            cause,
+        })?;
+    let key = PrivateKey::ed25519_from_pkcs8(&pkcs8).map_err(|cause| KeyringError::Key {
+        version: current.version,
+        cause,
+    })?;
+    let published = rows
+        .iter()
+        .enumerate()
+        .map(|(i, k)| PublishedKey {
+            version: k.version,
+            algorithm: if k.algorithm == "RSA256" {
+                "RSA256"
+            } else {
+                "ED25519"
+            },
+            public_pem: k.public_pem.clone(),
+            created_at_ms: k.created_at_ms,
+            current: i == 0,
+        })
+        .collect();
+    Ok(Ring {
+        version: current.version,
+        key,
+        published,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use sign::kek::LocalKek;
+
+    async fn store() -> Store {
+        Store::open(
+            &format!(
+                "sqlite://keyring-{}?mode=memory&cache=shared",
+                std::process::id()
+            ),
+            store::StoreOptions::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn created_once_shared_rotated_and_refused_under_another_kek() {
+        let s = store().await;
+        let (kek, text) = LocalKek::generate().unwrap();
+        let a = GatewayKeys::load_or_create(s.clone(), Arc::new(kek), 1)
+            .await
+            .unwrap();
+        // A second node with the same KEK opens the same key.
+        let b = GatewayKeys::load_or_create(
+            s.clone(),
+            Arc::new(LocalKek::from_text(&text).unwrap()),
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(a.published(), b.published());
+        assert_eq!(a.published().len(), 1);
+        let content = b"GET /v1/keys\nunigate.t.";
+        let header = SignatureHeader::parse(&a.sign(content).unwrap()).unwrap();
+        let public = sign::PublicKey::from_pem(&b.published()[0].public_pem).unwrap();
+        public.verify(content, &header.signature).unwrap();
+        assert_eq!(header.key_version, 1);
+
+        assert_eq!(a.rotate(3).await.unwrap(), 2);
+        let published = a.published();
+        assert_eq!((published[0].version, published[0].current), (2, true));
+        assert_eq!((published[1].version, published[1].current), (1, false));
+        // b signs with the old key until it reloads.
+        assert_eq!(b.current_version(), 1);
+        b.reload().await.unwrap();
+        assert_eq!(b.current_version(), 2);
+
+        let (other, _) = LocalKek::generate().unwrap();
+        let refused = GatewayKeys::load_or_create(s.clone(), Arc::new(other), 4)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, KeyringError::WrongKek { .. }),
+            "{refused}"
+        );
+        assert!(!format!("{a:?}").contains("PRIVATE"));
+    }
+}
