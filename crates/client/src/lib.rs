@@ -13,9 +13,9 @@ use sign::{PrivateKey, PublicKey, SignedHeaders};
 /// Why a call failed before an answer could be trusted.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{0}")]
+    #[error(transparent)]
     Http(#[from] reqwest::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Sign(#[from] sign::SignError),
     #[error("the gateway's keys at {url}: {detail}")]
     Keys { url: String, detail: String },

@@ -183,7 +183,7 @@ pub fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
     let content_type = (!body.is_empty()).then_some(args.content_type.as_str());
     let answer = runtime
         .block_on(c.call(&method, &args.path, content_type, body))
-        .with_context(|| format!("{method} {}{}", args.gateway, args.path))?;
+        .with_context(|| format!("{method} {}", args.path))?;
     let shown = serde_json::from_slice::<serde_json::Value>(&answer.body)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())

@@ -23,20 +23,41 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 
 /// A GET with a bearer token.
 fn get_as(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    http(port, "GET", path, &headers, b"")
+}
+
+/// One HTTP/1.1 exchange on loopback, bounded in time: (status, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(
         &format!("127.0.0.1:{port}").parse().ok()?,
         Duration::from_secs(2),
     )
     .ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
@@ -46,6 +67,10 @@ fn get_as(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// The key-encryption key every test node shares (base64 of
+/// "unigate-test-key-encryption-key!").
+const TEST_KEK: &str = "dW5pZ2F0ZS10ZXN0LWtleS1lbmNyeXB0aW9uLWtleSE=";
 
 struct Server(Child);
 
@@ -61,6 +86,11 @@ fn start(db: &str) -> (Server, u16, u16) {
 }
 
 fn start_node(db: &str, node: &str) -> (Server, u16, u16) {
+    spawn(db, node, &[("UNIGATE_KEK", TEST_KEK)], Stdio::null())
+}
+
+/// `unigate serve` on `db` with `env` added; waits until it answers.
+fn spawn(db: &str, node: &str, env: &[(&str, &str)], stderr: Stdio) -> (Server, u16, u16) {
     let (api, metrics) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_unigate"))
         .args(["serve", "--db", db, "--listen", &format!("127.0.0.1:{api}")])
@@ -68,13 +98,18 @@ fn start_node(db: &str, node: &str) -> (Server, u16, u16) {
         .env("UNIGATE_SHUTDOWN_GRACE_MS", "2000")
         .env("UNIGATE_NODE_ID", node)
         .env("UNIGATE_JOBS__LEASE_TTL_MS", "1500")
+        .env_remove("UNIGATE_KEK")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("unigate serve starts");
-    let server = Server(child);
+    let mut server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     while get(api, "/healthz").is_none() {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!("serve exited with {status}");
+        }
         assert!(
             Instant::now() < deadline,
             "serve did not answer within 30 s"
@@ -128,7 +163,11 @@ fn serves_on_the_embedded_store() {
 #[test]
 fn serves_on_postgresql() {
     match std::env::var("UNIGATE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => check(&url),
+        Ok(url) if !url.is_empty() => {
+            let (scoped, schema) = pg_schema(&url, "serve");
+            check(&scoped);
+            psql(&url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
         _ => eprintln!("!!! UNIGATE_TEST_POSTGRES_URL is not set: serve on PostgreSQL was SKIPPED"),
     }
 }
@@ -173,6 +212,20 @@ fn holder(port: u16, token: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A schema of its own on the test PostgreSQL: (URL scoped to it, name).
+fn pg_schema(base: &str, name: &str) -> (String, String) {
+    let schema = format!("t_serve_{name}_{}", std::process::id());
+    psql(
+        base,
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+    );
+    let sep = if base.contains('?') { '&' } else { '?' };
+    (
+        format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        schema,
+    )
+}
+
 fn psql(url: &str, sql: &str) {
     let ok = Command::new("psql")
         .args([url, "-q", "-c", sql])
@@ -196,13 +249,7 @@ fn two_nodes_share_a_lease_on_postgresql() {
     if base.is_empty() {
         return;
     }
-    let schema = format!("t_serve_lease_{}", std::process::id());
-    psql(
-        &base,
-        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
-    );
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let (url, schema) = pg_schema(&base, "lease");
     let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
         .args([
             "token", "create", "--role", "operator", "--label", "test", "--db", &url,
@@ -253,5 +300,405 @@ fn two_nodes_share_a_lease_on_postgresql() {
         "{:?}",
         started.elapsed()
     );
+    psql(&base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}
+
+/// A fresh directory under the system's temporary one.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "unigate-{name}-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn unigate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args(args)
+        .env_remove("UNIGATE_KEK")
+        .output()
+        .unwrap()
+}
+
+fn operator_token(db: &str) -> String {
+    let out = unigate(&[
+        "token", "create", "--role", "operator", "--label", "test", "--db", db,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// An operator call with a JSON body: (status, JSON answer).
+fn admin(port: u16, token: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {token}");
+    let (status, text) = http(
+        port,
+        method,
+        path,
+        &[("Authorization", &auth)],
+        body.as_bytes(),
+    )
+    .unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Register `id` as an acquirer, give it the public key in `public`, and
+/// walk it to live, as the README tells an operator to.
+fn onboard(port: u16, token: &str, id: &str, public: &std::path::Path) {
+    let (status, body) = admin(
+        port,
+        token,
+        "POST",
+        "/v1/admin/participants",
+        &format!(
+            r#"{{"id": "{id}", "legal_name": "Kasikorn Acquiring", "roles": ["acquirer"], "country": "TH",
+                "currencies": ["THB"], "settlement_currency": "THB", "settlement_account": "TH-0001",
+                "callback_base_url": "https://acq.example.com/unigate"}}"#
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let pem = std::fs::read_to_string(public).unwrap();
+    let (status, body) = admin(
+        port,
+        token,
+        "POST",
+        &format!("/v1/admin/participants/{id}/keys"),
+        &serde_json::json!({"public_key_pem": pem}).to_string(),
+    );
+    assert_eq!(
+        (status, body["key_version"].as_i64()),
+        (201, Some(1)),
+        "{body}"
+    );
+    for to in [
+        "admitted",
+        "joint_testing",
+        "production_verification",
+        "signed",
+        "live",
+    ] {
+        let (status, body) = admin(
+            port,
+            token,
+            "POST",
+            &format!("/v1/admin/participants/{id}/stage"),
+            &format!(r#"{{"to": "{to}", "reason": "checks passed"}}"#),
+        );
+        assert_eq!(status, 200, "{to}: {body}");
+    }
+}
+
+/// The README's walk-through, as a new user runs it: a fresh database, a
+/// development key-encryption key created beside it (owner-only), an
+/// operator token, a participant walked to live with a key made by
+/// `unigate keygen`, and signed calls with `unigate call` whose signed
+/// answers verify. The gateway's logs at the most verbose level hold no
+/// token, key or signature.
+#[test]
+fn a_new_user_onboards_a_participant_and_calls_signed() {
+    let dir = temp_dir("walk");
+    let db = format!("sqlite://{}", dir.join("unigate.db").display());
+    let token = operator_token(&db);
+    let log = dir.join("serve.log");
+    let (server, port, _) = spawn(
+        &db,
+        "",
+        &[("RUST_LOG", "trace"), ("UNIGATE_LOG_FORMAT", "json")],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let kek_file = dir.join("unigate.db.kek");
+    let mode = std::fs::metadata(&kek_file).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the development KEK file is owner-only"
+    );
+
+    let (private, public) = (dir.join("kbank.pem"), dir.join("kbank.pub.pem"));
+    let out = unigate(&[
+        "keygen",
+        "--private",
+        private.to_str().unwrap(),
+        "--public",
+        public.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    onboard(port, &token, "kbank", &public);
+
+    let gateway = format!("http://127.0.0.1:{port}");
+    let call_as = |version: &str, args: &[&str]| {
+        let mut all = vec![
+            "call",
+            "--gateway",
+            &gateway,
+            "--client-id",
+            "kbank",
+            "--key",
+            private.to_str().unwrap(),
+            "--key-version",
+            version,
+        ];
+        all.extend_from_slice(args);
+        unigate(&all)
+    };
+    let call = |args: &[&str]| call_as("1", args);
+    let out = call(&["GET", "/v1/me"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("verified"), "{stderr}");
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["stage"], "live");
+    let merchant = r#"{"request_id": "m-1", "acquirer_merchant_id": "M1", "name": "Siam Noodle House", "mcc": "5812",
+        "country": "TH", "city": "Bangkok", "time_zone": "Asia/Bangkok", "kyb_status": "verified",
+        "identifiers": [{"kind": "promptpay_proxy", "value": "0066812345678"}]}"#;
+    let out = call(&["--data", merchant, "POST", "/v1/merchants"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(m["id"].as_str().unwrap().starts_with("gm-"), "{m}");
+    // A refusal is an answer too: signed, verified, exit 1.
+    let out = call_as("2", &["GET", "/v1/me"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("KEY_UNKNOWN"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("verified"));
+    // A pinned wrong gateway key: the answer does not verify, exit 3.
+    let out = call(&["--gateway-key", public.to_str().unwrap(), "GET", "/v1/me"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `unigate sign` prints the three headers.
+    let out = unigate(&[
+        "sign",
+        "--client-id",
+        "kbank",
+        "--key",
+        private.to_str().unwrap(),
+        "--key-version",
+        "1",
+        "--method",
+        "GET",
+        "--path",
+        "/v1/me",
+    ]);
+    let headers = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        headers.starts_with("Client-Id: kbank\nRequest-Time: "),
+        "{headers}"
+    );
+    let signature = headers
+        .lines()
+        .nth(2)
+        .unwrap()
+        .strip_prefix("Signature: ")
+        .unwrap()
+        .to_string();
+    let (status, _) = http(
+        port,
+        "GET",
+        "/v1/me",
+        &[
+            ("Client-Id", "kbank"),
+            (
+                "Request-Time",
+                headers
+                    .lines()
+                    .nth(1)
+                    .unwrap()
+                    .strip_prefix("Request-Time: ")
+                    .unwrap(),
+            ),
+            ("Signature", &signature),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    drop(server);
+
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("signature verified"),
+        "trace logs were captured"
+    );
+    let kek = std::fs::read_to_string(&kek_file).unwrap();
+    let private_pem = std::fs::read_to_string(&private).unwrap();
+    let private_body = private_pem.lines().nth(1).unwrap();
+    let sig_b64 = signature.rsplit_once("signature=").unwrap().1;
+    for (what, secret) in [
+        ("the operator token", token.as_str()),
+        ("the key-encryption key", kek.trim()),
+        ("a private key", private_body),
+        ("a signature", sig_b64),
+        ("a private key", "PRIVATE KEY"),
+    ] {
+        assert!(!logs.contains(secret), "the logs hold {what}");
+    }
+
+    // Restarted on the same database and KEK file: the same gateway key.
+    let keys_before = {
+        let (server, port, _) = spawn(&db, "", &[], Stdio::null());
+        let k = get(port, "/v1/keys").unwrap().1;
+        drop(server);
+        k
+    };
+    let (server, port, _) = spawn(&db, "", &[], Stdio::null());
+    assert_eq!(get(port, "/v1/keys").unwrap().1, keys_before);
+    drop(server);
+    // Another KEK cannot open it: a clear refusal to start.
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args([
+            "serve",
+            "--db",
+            &db,
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env(
+            "UNIGATE_METRICS_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("UNIGATE_KEK", TEST_KEK)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("key-encryption key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn production_refuses_to_start_without_a_kek() {
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args([
+            "serve",
+            "--db",
+            "sqlite::memory:",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env(
+            "UNIGATE_METRICS_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("UNIGATE_MODE", "production")
+        .env_remove("UNIGATE_KEK")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("production mode needs a key-encryption key"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args(["serve", "--print-config"])
+        .env("UNIGATE_MODE", "production")
+        .env("UNIGATE_ALLOW_PRIVATE_CALLBACKS", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // The KEK is never part of the printed configuration.
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args(["serve", "--print-config"])
+        .env("UNIGATE_KEK", TEST_KEK)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TEST_KEK));
+}
+
+/// Two gateway processes on one PostgreSQL share the replay guard: a
+/// signature accepted by one is refused by the other.
+#[test]
+fn two_nodes_refuse_the_same_replayed_signature_on_postgresql() {
+    let Ok(base) = std::env::var("UNIGATE_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "!!! UNIGATE_TEST_POSTGRES_URL is not set: the two-node replay test on PostgreSQL was SKIPPED"
+        );
+        return;
+    };
+    if base.is_empty() {
+        return;
+    }
+    let (url, schema) = pg_schema(&base, "replay");
+    let token = operator_token(&url);
+    let (_a, port_a, _) = start_node(&url, "node-a");
+    let (_b, port_b, _) = start_node(&url, "node-b");
+    // Both nodes sign with the one gateway key in the store.
+    assert_eq!(
+        get(port_a, "/v1/keys").unwrap().1,
+        get(port_b, "/v1/keys").unwrap().1
+    );
+    let dir = temp_dir("replay");
+    let (private, public) = (dir.join("k.pem"), dir.join("k.pub.pem"));
+    assert!(
+        unigate(&[
+            "keygen",
+            "--private",
+            private.to_str().unwrap(),
+            "--public",
+            public.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    onboard(port_a, &token, "kbank", &public);
+    let out = unigate(&[
+        "sign",
+        "--client-id",
+        "kbank",
+        "--key",
+        private.to_str().unwrap(),
+        "--key-version",
+        "1",
+        "--method",
+        "GET",
+        "--path",
+        "/v1/me",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap()
+            .to_string()
+    };
+    let headers = [
+        ("Client-Id", value("Client-Id")),
+        ("Request-Time", value("Request-Time")),
+        ("Signature", value("Signature")),
+    ];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, body) = http(port_a, "GET", "/v1/me", &headers, b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(port_b, "GET", "/v1/me", &headers, b"").unwrap();
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("SIGNATURE_REPLAYED"), "{body}");
+    let _ = std::fs::remove_dir_all(&dir);
     psql(&base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
 }
