@@ -228,3 +228,24 @@ pub fn scheme_docs(root: &Path) -> Vec<String> {
     }
     problems
 }
+
+/// `docs/participants.md` lists every merchant identifier kind and every
+/// column of the merchants' CSV file.
+pub fn participant_docs(root: &Path) -> Vec<String> {
+    let doc = std::fs::read_to_string(root.join("docs/participants.md")).unwrap_or_default();
+    let mut problems = Vec::new();
+    for (kind, _) in participant::merchant::IDENTIFIER_KINDS {
+        if !doc.lines().any(|l| l.starts_with(&format!("| `{kind}` |"))) {
+            problems.push(format!(
+                "docs/participants.md has no row for identifier kind `{kind}`"
+            ));
+        }
+    }
+    let header = api::merchants::CSV_COLUMNS.join(",");
+    if !doc.lines().any(|l| l == header) {
+        problems.push(format!(
+            "docs/participants.md does not show the CSV header `{header}`"
+        ));
+    }
+    problems
+}

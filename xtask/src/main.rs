@@ -13,6 +13,7 @@ fn main() -> ExitCode {
             problems.extend(xtask::error_catalogue(&root));
             problems.extend(xtask::scheme_docs(&root));
             problems.extend(xtask::http_catalogue(&root));
+            problems.extend(xtask::participant_docs(&root));
             for p in &problems {
                 println!("{p}");
             }

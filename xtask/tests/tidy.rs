@@ -40,3 +40,9 @@ fn http_error_catalogue_matches_the_code() {
     let problems = xtask::http_catalogue(&xtask::root());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn participant_docs_match_the_code() {
+    let problems = xtask::participant_docs(&xtask::root());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

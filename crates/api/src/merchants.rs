@@ -35,7 +35,7 @@ pub struct MerchantIn {
     pub time_zone: String,
     /// `pending`, `verified`, `rejected` or `suspended`.
     pub kyb_status: String,
-    /// The QR identifiers that point to it (kinds in `docs/merchants.md`).
+    /// The QR identifiers that point to it (kinds in `docs/participants.md`).
     #[serde(default)]
     pub identifiers: Vec<IdentifierIo>,
 }
@@ -350,7 +350,7 @@ pub const CSV_COLUMNS: [&str; 8] = [
 ];
 
 /// Register or update merchants from a CSV file (`text/csv`, UTF-8, a
-/// header row of the columns in `docs/merchants.md`; identifiers as
+/// header row of the columns in `docs/participants.md`; identifiers as
 /// `kind=value` separated by `;`). Each row stands alone: the report
 /// names every refused row and why (acquirers; idempotent by
 /// `request_id`).

@@ -4,7 +4,7 @@
 use crate::{Invalid, invalid};
 
 /// The kinds of QR identifier a merchant can be found by. Each is the
-/// account value a decoded code carries (see `docs/merchants.md`).
+/// account value a decoded code carries (see `docs/participants.md`).
 pub const IDENTIFIER_KINDS: &[(&str, &str)] = &[
     (
         "promptpay_proxy",
