@@ -25,8 +25,7 @@ use store::Participant;
 use crate::problem::ApiError;
 use crate::{AppState, now_ms};
 
-/// The gateway's `Client-Id` on what it signs.
-pub const GATEWAY_CLIENT_ID: &str = "unigate";
+pub use keyring::GATEWAY_CLIENT_ID;
 
 /// Longest `Client-Id` looked at.
 const CLIENT_ID_BYTES_MAX: usize = 64;
@@ -140,7 +139,12 @@ pub async fn verify_and_sign(
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     let response = match verify(&state, req, body_bytes_max).await {
         Ok(req) => next.run(req).await,
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => {
+            metrics::counter!("unigate_signature_refusals_total", "code" => refusal.code)
+                .increment(1);
+            tracing::info!(code = refusal.code, detail = %refusal.detail, "signed request refused");
+            refusal.into_response()
+        }
     };
     sign_answer(&state, &method, &target, response).await
 }

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use sign::{PrivateKey, PublicKey, SignedHeaders};
+use std::sync::Arc;
+
+use sign::{PublicKey, SignedHeaders};
 
 /// Why a call failed before an answer could be trusted.
 #[derive(Debug, thiserror::Error)]
@@ -23,13 +25,7 @@ pub enum ClientError {
     BadUrl(String),
 }
 
-/// Who signs: the participant's id, key and key version.
-#[derive(Debug)]
-pub struct Identity {
-    pub client_id: String,
-    pub key: PrivateKey,
-    pub key_version: u32,
-}
+pub use sign::{KeySigner, Signer};
 
 /// An answer and whether its signature verified.
 #[derive(Debug)]
@@ -61,13 +57,14 @@ impl Default for ClientLimits {
 }
 
 /// A client of one gateway (or, for the gateway's callbacks, of one
-/// participant's callback base URL).
+/// participant's callback base URL: the gateway's key ring is a
+/// [`Signer`] too, and the participant's keys are pinned).
 #[derive(Debug)]
 pub struct SignedClient {
     base: String,
     /// The path prefix of the base URL, part of every signed target.
     prefix: String,
-    identity: Identity,
+    signer: Arc<dyn Signer>,
     http: reqwest::Client,
     limits: ClientLimits,
     /// The peer's public keys by version; fetched from `GET /v1/keys`
@@ -88,10 +85,11 @@ struct KeyDoc {
 }
 
 impl SignedClient {
-    /// A client of the gateway at `base_url` (`http://127.0.0.1:8080`).
+    /// A client of the gateway at `base_url` (`http://127.0.0.1:8080`),
+    /// signing as `signer`.
     pub fn new(
         base_url: &str,
-        identity: Identity,
+        signer: Arc<dyn Signer>,
         limits: ClientLimits,
     ) -> Result<SignedClient, ClientError> {
         let trimmed = base_url.trim_end_matches('/');
@@ -114,7 +112,7 @@ impl SignedClient {
         Ok(SignedClient {
             base: trimmed.to_string(),
             prefix,
-            identity,
+            signer,
             http,
             limits,
             peer_keys: std::sync::Mutex::new(Vec::new()),
@@ -168,10 +166,8 @@ impl SignedClient {
         target: &str,
         body: &[u8],
     ) -> Result<SignedHeaders, ClientError> {
-        Ok(sign::sign_message(
-            &self.identity.key,
-            self.identity.key_version,
-            &self.identity.client_id,
+        Ok(sign::sign_with(
+            self.signer.as_ref(),
             method,
             &format!("{}{target}", self.prefix),
             &sign::now_rfc3339(),

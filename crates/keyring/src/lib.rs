@@ -142,6 +142,10 @@ impl GatewayKeys {
 
     /// Sign `content` with the current key: the `Signature` header value.
     pub fn sign(&self, content: &[u8]) -> Result<String, KeyringError> {
+        self.sign_current(content)
+    }
+
+    fn sign_current(&self, content: &[u8]) -> Result<String, KeyringError> {
         let ring = self
             .ring()
             .ok_or_else(|| sign::SignError::BadKey("the key ring is poisoned".into()))?;
@@ -154,6 +158,23 @@ impl GatewayKeys {
         .format())
     }
 }
+
+/// The gateway signs its answers and callbacks as `unigate`.
+impl sign::Signer for GatewayKeys {
+    fn client_id(&self) -> &str {
+        GATEWAY_CLIENT_ID
+    }
+
+    fn signature_header(&self, content: &[u8]) -> Result<String, sign::SignError> {
+        self.sign_current(content).map_err(|e| match e {
+            KeyringError::Sign(e) | KeyringError::Key { cause: e, .. } => e,
+            other => sign::SignError::BadKey(other.to_string()),
+        })
+    }
+}
+
+/// The gateway's `Client-Id` on what it signs.
+pub const GATEWAY_CLIENT_ID: &str = "unigate";
 
 async fn insert_new(
     store: &Store,

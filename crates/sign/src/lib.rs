@@ -398,6 +398,54 @@ pub fn sign_message(
     })
 }
 
+/// Whoever signs outgoing messages: a participant with its key, or the
+/// gateway with its key ring (answers and callbacks).
+pub trait Signer: Send + Sync + std::fmt::Debug {
+    /// The `Client-Id` the messages carry.
+    fn client_id(&self) -> &str;
+    /// The `Signature` header value for `content`.
+    fn signature_header(&self, content: &[u8]) -> Result<String, SignError>;
+}
+
+/// A participant's signing key and the version it was registered under.
+#[derive(Debug)]
+pub struct KeySigner {
+    pub client_id: String,
+    pub key: PrivateKey,
+    pub key_version: u32,
+}
+
+impl Signer for KeySigner {
+    fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    fn signature_header(&self, content: &[u8]) -> Result<String, SignError> {
+        Ok(SignatureHeader {
+            algorithm: self.key.algorithm(),
+            key_version: self.key_version,
+            signature: self.key.sign(content)?,
+        }
+        .format())
+    }
+}
+
+/// Sign a message with any [`Signer`].
+pub fn sign_with(
+    signer: &dyn Signer,
+    method: &str,
+    target: &str,
+    time: &str,
+    body: &[u8],
+) -> Result<SignedHeaders, SignError> {
+    let content = signed_content(method, target, signer.client_id(), time, body);
+    Ok(SignedHeaders {
+        client_id: signer.client_id().to_string(),
+        time: time.to_string(),
+        signature: signer.signature_header(&content)?,
+    })
+}
+
 /// Verify a signed message against the sender's keys by version (the
 /// gateway's current and previous, say). Returns the key version used.
 pub fn verify_message(

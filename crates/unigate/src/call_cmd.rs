@@ -105,11 +105,11 @@ fn read_body(source: Option<&str>) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn identity(s: &Signer) -> anyhow::Result<client::Identity> {
+fn identity(s: &Signer) -> anyhow::Result<sign::KeySigner> {
     let pem =
         std::fs::read_to_string(&s.key).with_context(|| format!("reading the key {}", s.key))?;
     let key = sign::PrivateKey::from_pem(&pem).with_context(|| format!("the key {}", s.key))?;
-    Ok(client::Identity {
+    Ok(sign::KeySigner {
         client_id: s.client_id.clone(),
         key,
         key_version: s.key_version,
@@ -168,7 +168,7 @@ pub fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
         timeout: std::time::Duration::from_secs(args.timeout_s.max(1)),
         ..client::ClientLimits::default()
     };
-    let mut c = client::SignedClient::new(&args.gateway, id, limits)?;
+    let mut c = client::SignedClient::new(&args.gateway, std::sync::Arc::new(id), limits)?;
     if let Some(path) = &args.gateway_key {
         let pem = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
         c = c.pin_peer_keys(vec![(
