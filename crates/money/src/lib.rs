@@ -376,6 +376,15 @@ impl Price {
         }
     }
 
+    /// Halfway between two prices of the same pair, exactly.
+    pub fn midpoint(&self, other: &Price) -> Price {
+        let two = BigRational::from_integer(BigInt::from(2));
+        Price {
+            value: (&self.value + &other.value) / two,
+            ..self.clone()
+        }
+    }
+
     /// Whether `self` gives more of `to` per `from` than `other`.
     pub fn better_than(&self, other: &Price) -> bool {
         self.value > other.value
