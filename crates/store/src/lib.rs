@@ -10,6 +10,7 @@
 //! 64-bit integers; times are Unix milliseconds.
 
 pub mod dialect;
+mod fx;
 mod idempotency;
 mod keys;
 mod lease;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
+pub use crate::fx::{FxRateRow, MarkupRow, QuoteRow, QuoteUse};
 pub use crate::idempotency::Begin;
 pub use crate::keys::{GatewayKey, KeyRecord};
 pub use crate::lease::Lease;
