@@ -52,7 +52,7 @@ pub struct QuoteRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuoteUse {
     /// Now used; it will not be used again.
-    Used(QuoteRow),
+    Used(Box<QuoteRow>),
     NotFound,
     AlreadyUsed,
     Expired,
@@ -315,7 +315,7 @@ impl Store {
             return Ok(QuoteUse::NotFound);
         };
         if done.rows_affected() == 1 {
-            return Ok(QuoteUse::Used(q));
+            return Ok(QuoteUse::Used(Box::new(q)));
         }
         Ok(if q.participant_id != participant_id {
             // Another participant's quote is none of this one's business.
