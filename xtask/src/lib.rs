@@ -249,3 +249,36 @@ pub fn participant_docs(root: &Path) -> Vec<String> {
     }
     problems
 }
+
+/// `docs/error-codes.md` lists every business result code with its status.
+pub fn result_catalogue(root: &Path) -> Vec<String> {
+    let doc = std::fs::read_to_string(root.join("docs/error-codes.md")).unwrap_or_default();
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("Business results"))
+        .unwrap_or_default();
+    let documented: Vec<(String, String)> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            let (code, rest) = l.split_once('`')?;
+            Some((code.to_string(), rest.split('|').nth(1)?.trim().to_string()))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (code, status, _) in api::result::RESULTS {
+        if !documented.iter().any(|(c, s)| c == code && s == status) {
+            problems.push(format!(
+                "docs/error-codes.md does not list result `{code}` with status {status}"
+            ));
+        }
+    }
+    for (c, _) in &documented {
+        if !api::result::RESULTS.iter().any(|(code, _, _)| code == c) {
+            problems.push(format!(
+                "docs/error-codes.md lists result `{c}`, which the API does not have"
+            ));
+        }
+    }
+    problems
+}

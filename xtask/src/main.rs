@@ -14,6 +14,7 @@ fn main() -> ExitCode {
             problems.extend(xtask::scheme_docs(&root));
             problems.extend(xtask::http_catalogue(&root));
             problems.extend(xtask::participant_docs(&root));
+            problems.extend(xtask::result_catalogue(&root));
             for p in &problems {
                 println!("{p}");
             }

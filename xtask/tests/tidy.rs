@@ -46,3 +46,9 @@ fn participant_docs_match_the_code() {
     let problems = xtask::participant_docs(&xtask::root());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn result_catalogue_matches_the_code() {
+    let problems = xtask::result_catalogue(&xtask::root());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -9,12 +9,14 @@
 
 pub mod auth;
 pub mod fingerprint;
+pub mod fx;
 pub mod idempotent;
 pub mod json;
 pub mod keys;
 pub mod merchants;
 pub mod participants;
 pub mod problem;
+pub mod result;
 pub mod signed;
 
 use std::time::{Duration, Instant};
@@ -79,6 +81,7 @@ pub struct AppState {
     pub policy: participant::StagePolicy,
     /// How long idempotency records are kept (SPEC §4.3: 35 days).
     pub idempotency_retention_ms: i64,
+    pub fx: fx::FxConfig,
 }
 
 /// Default idempotency retention: 35 days.
@@ -117,7 +120,17 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         merchants::list,
         merchants::lookup,
         merchants::get,
-        merchants::bulk
+        merchants::bulk,
+        fx::push,
+        fx::quote,
+        fx::indicative,
+        fx::house_put,
+        fx::rates_list,
+        fx::settings_get,
+        fx::settings_put,
+        fx::markups_get,
+        fx::markups_put,
+        fx::quotes_list
     ),
     components(schemas(
         Problem,
@@ -140,7 +153,20 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         merchants::IdentifierIo,
         merchants::MerchantPage,
         merchants::BulkReport,
-        merchants::RowError
+        merchants::RowError,
+        result::Outcome,
+        fx::RateIo,
+        fx::RatesIn,
+        fx::HouseRatesIn,
+        fx::RatesOut,
+        fx::RatesList,
+        fx::FxSettings,
+        fx::Markups,
+        fx::Payer,
+        fx::QuoteIn,
+        fx::QuoteOut,
+        fx::Indicative,
+        fx::QuoteView
     )),
     modifiers(&BearerScheme)
 )]
@@ -170,6 +196,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/merchants/lookup", get(merchants::lookup))
         .route("/v1/merchants/{id}", get(merchants::get))
+        .route("/v1/fx/rates", post(fx::push))
+        .route("/v1/fx/indicative", get(fx::indicative))
+        .route("/v1/quotes", post(fx::quote))
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), limits.body_bytes_max),
             signed::verify_and_sign,
@@ -206,6 +235,19 @@ pub fn router(state: AppState) -> Router {
             post(keys::admin_revoke),
         )
         .route("/v1/admin/gateway-keys/rotate", post(keys::gateway_rotate))
+        .route(
+            "/v1/admin/fx/rates",
+            get(fx::rates_list).put(fx::house_put),
+        )
+        .route(
+            "/v1/admin/fx/settings",
+            get(fx::settings_get).put(fx::settings_put),
+        )
+        .route(
+            "/v1/admin/fx/markups",
+            get(fx::markups_get).put(fx::markups_put),
+        )
+        .route("/v1/admin/fx/quotes", get(fx::quotes_list))
         .route(
             "/v1/admin/participants/{id}/stage",
             post(participants::move_stage),

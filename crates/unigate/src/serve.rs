@@ -46,6 +46,7 @@ pub struct Config {
     /// What each onboarding stage allows (the production-verification
     /// limits).
     pub stages: participant::StagePolicy,
+    pub fx: api::fx::FxConfig,
     pub store: StoreConfig,
     pub jobs: JobsConfig,
 }
@@ -123,6 +124,7 @@ impl Default for Config {
             http: api::HttpLimits::default(),
             signing: api::signed::SigningConfig::default(),
             stages: participant::StagePolicy::default(),
+            fx: api::fx::FxConfig::default(),
             store: StoreConfig::default(),
             jobs: JobsConfig::default(),
         }
@@ -170,6 +172,16 @@ pub fn load(file: Option<&str>, db: Option<&str>, listen: Option<&str>) -> anyho
     anyhow::ensure!(
         config.signing.skew_window_s > 0 && config.signing.key_overlap_s >= 0,
         "configuration: signing.skew_window_s must be positive and signing.key_overlap_s not negative"
+    );
+    for (name, code) in [
+        ("fx.reporting_currency", &config.fx.reporting_currency),
+        ("fx.default_pivot", &config.fx.default_pivot),
+    ] {
+        money::Currency::parse(code).map_err(|e| anyhow::anyhow!("configuration: {name}: {e}"))?;
+    }
+    anyhow::ensure!(
+        config.fx.staleness_s > 0 && config.fx.quote_ttl_s > 0 && config.fx.rates_per_push_max > 0,
+        "configuration: fx.staleness_s, fx.quote_ttl_s and fx.rates_per_push_max must be positive"
     );
     anyhow::ensure!(
         config.idempotency_retention_s >= 86_400,
@@ -246,6 +258,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         signing: config.signing,
         policy: config.stages,
         idempotency_retention_ms: config.idempotency_retention_s.saturating_mul(1000),
+        fx: config.fx.clone(),
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let key_reload = tokio::spawn(reload_keys(keys));
