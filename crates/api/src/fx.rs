@@ -40,6 +40,12 @@ pub struct FxConfig {
     pub default_pivot: String,
     /// Most rates in one push.
     pub rates_per_push_max: usize,
+    /// How firm quotes are made: `callback` asks each provider that can
+    /// price the pair on its `fx-quote` callback (SPEC §4.4); `rates`
+    /// treats the pushed rates as firm for their staleness window.
+    pub firm_quotes: String,
+    /// How long a provider gets to answer `fx-quote`.
+    pub quote_timeout_ms: u64,
 }
 
 impl Default for FxConfig {
@@ -51,6 +57,8 @@ impl Default for FxConfig {
             reporting_currency: "CNY".into(),
             default_pivot: "USD".into(),
             rates_per_push_max: 200,
+            firm_quotes: "callback".into(),
+            quote_timeout_ms: 2_000,
         }
     }
 }
@@ -539,9 +547,10 @@ struct Priced {
 }
 
 impl Book {
-    fn price(&self, participant: &str, from: Currency, to: Currency) -> Option<Priced> {
+    /// The offers the pushed rates make.
+    fn offers(&self, from: Currency, to: Currency) -> Vec<Offer> {
         let providers: Vec<&str> = self.providers.iter().map(String::as_str).collect();
-        let offers = fx::offers(
+        fx::offers(
             &self.rates,
             &providers,
             from,
@@ -549,8 +558,17 @@ impl Book {
             self.pivot,
             self.now,
             self.staleness_ms,
-        );
-        let offer = fx::best(&offers)?.clone();
+        )
+    }
+
+    fn price(&self, participant: &str, from: Currency, to: Currency) -> Option<Priced> {
+        self.pick(participant, &self.offers(from, to))
+    }
+
+    /// The best of `offers` for the payer, less the markup.
+    fn pick(&self, participant: &str, offers: &[Offer]) -> Option<Priced> {
+        let offer = fx::best(offers)?.clone();
+        let (from, to) = (offer.price.from, offer.price.to);
         let markup_bps = fx::markup_bps(&self.rules, self.default_bps, participant, from, to);
         let price = offer.price.less_markup(markup_bps);
         Some(Priced {
@@ -729,7 +747,8 @@ pub async fn quote(
     };
     let request = serde_json::to_value(&body).unwrap_or_default();
     once(&state, caller.id(), "quote", &body.request_id, &request, || async {
-        let Some(priced) = book.price(caller.id(), from, receive.currency) else {
+        let offers = firm_offers(&state, &book, from, receive).await;
+        let Some(priced) = book.pick(caller.id(), &offers) else {
             let out = unavailable(receive, from);
             return Ok((StatusCode::OK, serde_json::to_value(out).map_err(|e| ApiError::internal(&e))?));
         };
@@ -746,6 +765,7 @@ pub async fn quote(
                 id: id.clone(),
                 participant_id: caller.id().to_string(),
                 provider_id: priced.offer.provider.clone(),
+                provider_ref: priced.offer.reference.clone(),
                 from_currency: from.code().into(),
                 to_currency: receive.currency.code().into(),
                 price_num: priced.price.value().numer().to_string(),
@@ -777,6 +797,151 @@ pub async fn quote(
         Ok((StatusCode::OK, serde_json::to_value(out).map_err(|e| ApiError::internal(&e))?))
     })
     .await
+}
+
+/// The firm offers for a quote: with `firm_quotes = "callback"`, each
+/// provider whose rates can price the pair is asked on its `fx-quote`
+/// callback, all at once, each bounded by `quote_timeout_ms`; a provider
+/// that does not answer in time, answers unsigned or badly, or declines is
+/// left out. The house book's own offer is firm as it stands.
+async fn firm_offers(state: &AppState, book: &Book, from: Currency, receive: Money) -> Vec<Offer> {
+    let indicative = book.offers(from, receive.currency);
+    if state.fx.firm_quotes != "callback" {
+        return indicative;
+    }
+    let mut firm = Vec::new();
+    let mut asks = tokio::task::JoinSet::new();
+    for offer in indicative {
+        if offer.provider == HOUSE {
+            firm.push(offer);
+            continue;
+        }
+        let state = state.clone();
+        asks.spawn(async move {
+            let provider = offer.provider.clone();
+            (
+                provider,
+                ask_provider(&state, &offer.provider, from, receive).await,
+            )
+        });
+    }
+    while let Some(done) = asks.join_next().await {
+        match done {
+            Ok((_, Ok(offer))) => {
+                metrics::counter!("unigate_fx_quote_callbacks_total", "outcome" => "firm")
+                    .increment(1);
+                firm.push(offer);
+            }
+            Ok((provider, Err(why))) => {
+                metrics::counter!("unigate_fx_quote_callbacks_total", "outcome" => "left_out")
+                    .increment(1);
+                tracing::warn!(%provider, %why, "FX provider left out of a quote");
+            }
+            Err(e) => tracing::error!(error = %e, "an fx-quote call failed to run"),
+        }
+    }
+    firm
+}
+
+/// A provider's firm quote, as its `fx-quote` callback answers.
+#[derive(Debug, Deserialize)]
+struct ProviderQuote {
+    result: ProviderResult,
+    /// Units of `to` per unit of `from` for the customer.
+    rate: Option<String>,
+    expires_at: Option<String>,
+    #[serde(default)]
+    quote_ref: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProviderResult {
+    status: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Ask one provider for a firm quote on its `fx-quote` callback, signed
+/// by the gateway; its answer must be signed with one of its usable keys.
+async fn ask_provider(
+    state: &AppState,
+    provider: &str,
+    from: Currency,
+    receive: Money,
+) -> Result<Offer, String> {
+    let now = now_ms();
+    let p = state
+        .store
+        .participant_get(provider)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no such participant")?;
+    let keys: Vec<(u32, sign::PublicKey)> = state
+        .store
+        .key_list(provider)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|k| k.usable_at(now))
+        .filter_map(|k| {
+            Some((
+                u32::try_from(k.version).ok()?,
+                sign::PublicKey::from_pem(&k.public_pem).ok()?,
+            ))
+        })
+        .collect();
+    let limits = client::ClientLimits {
+        timeout: std::time::Duration::from_millis(state.fx.quote_timeout_ms),
+        answer_bytes_max: 64 * 1024,
+    };
+    let signer: std::sync::Arc<dyn sign::Signer> = state.keys.clone();
+    let callbacks = client::SignedClient::new(&p.record.callback_base_url, signer, limits)
+        .map_err(|e| e.to_string())?
+        .pin_peer_keys(keys);
+    let body = serde_json::json!({
+        "request_id": format!("fxq-{}", uuid::Uuid::now_v7().simple()),
+        "from": from.code(),
+        "to": receive.currency.code(),
+        "receive": receive,
+        "valid_for_s": state.fx.quote_ttl_s,
+    });
+    let answer = callbacks
+        .call(
+            "POST",
+            "/fx-quote",
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    answer
+        .verified
+        .clone()
+        .map_err(|e| format!("its answer does not verify: {e}"))?;
+    if answer.status != 200 {
+        return Err(format!("it answered HTTP {}", answer.status));
+    }
+    let q: ProviderQuote = serde_json::from_slice(&answer.body)
+        .map_err(|e| format!("its answer is not a quote: {e}"))?;
+    if q.result.status != "S" {
+        return Err(format!("it declined: {}", q.result.code));
+    }
+    let rate = Rate::parse(q.rate.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
+    let expires = q
+        .expires_at
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_millisecond())
+        .ok_or("no expires_at")?;
+    if expires < now.saturating_add(state.fx.quote_ttl_s.saturating_mul(1000)) {
+        return Err("its quote expires before the gateway's would".into());
+    }
+    Ok(Offer {
+        provider: provider.to_string(),
+        price: Price::new(from, receive.currency, rate),
+        at_ms: now,
+        reference: q.quote_ref.chars().take(64).collect(),
+    })
 }
 
 fn check_quote(body: &QuoteIn) -> Result<(Currency, Money, String), ApiError> {

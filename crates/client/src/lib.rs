@@ -129,23 +129,7 @@ impl SignedClient {
 
     /// Fetch the gateway's published keys.
     pub async fn refresh_peer_keys(&self) -> Result<(), ClientError> {
-        let url = format!("{}/v1/keys", self.base);
-        let keys_error = |detail: String| ClientError::Keys {
-            url: url.clone(),
-            detail,
-        };
-        let answer = self.http.get(&url).send().await?;
-        if !answer.status().is_success() {
-            return Err(keys_error(format!("answered {}", answer.status())));
-        }
-        let doc: KeysDoc = serde_json::from_slice(&answer.bytes().await?)
-            .map_err(|e| keys_error(format!("not a keys document: {e}")))?;
-        let mut keys = Vec::new();
-        for k in doc.keys {
-            let key = PublicKey::from_pem(&k.public_key_pem)
-                .map_err(|e| keys_error(format!("key {}: {e}", k.key_version)))?;
-            keys.push((k.key_version, key));
-        }
+        let keys = fetch_gateway_keys(&self.http, &self.base).await?;
         if let Ok(mut guard) = self.peer_keys.lock() {
             *guard = keys;
         }
@@ -269,4 +253,30 @@ impl SignedClient {
         )
         .map_err(|e| e.to_string())
     }
+}
+
+/// The gateway's published public keys by version (`GET /v1/keys`), for
+/// verifying what it signs.
+pub async fn fetch_gateway_keys(
+    http: &reqwest::Client,
+    gateway: &str,
+) -> Result<Vec<(u32, PublicKey)>, ClientError> {
+    let url = format!("{}/v1/keys", gateway.trim_end_matches('/'));
+    let keys_error = |detail: String| ClientError::Keys {
+        url: url.clone(),
+        detail,
+    };
+    let answer = http.get(&url).send().await?;
+    if !answer.status().is_success() {
+        return Err(keys_error(format!("answered {}", answer.status())));
+    }
+    let doc: KeysDoc = serde_json::from_slice(&answer.bytes().await?)
+        .map_err(|e| keys_error(format!("not a keys document: {e}")))?;
+    let mut keys = Vec::new();
+    for k in doc.keys {
+        let key = PublicKey::from_pem(&k.public_key_pem)
+            .map_err(|e| keys_error(format!("key {}: {e}", k.key_version)))?;
+        keys.push((k.key_version, key));
+    }
+    Ok(keys)
 }

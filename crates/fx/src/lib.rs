@@ -121,6 +121,8 @@ pub struct Offer {
     pub price: Price,
     /// When its (oldest) rate was set.
     pub at_ms: i64,
+    /// The provider's reference of a firm quote it gave, or empty.
+    pub reference: String,
 }
 
 /// The best offer for the payer: the most of the target currency per unit
@@ -157,6 +159,7 @@ pub fn offers(
                 provider: (*p).to_string(),
                 price,
                 at_ms,
+                reference: String::new(),
             })
         })
         .collect()

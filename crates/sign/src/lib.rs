@@ -373,6 +373,13 @@ pub fn now_rfc3339() -> String {
         .to_string()
 }
 
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
 /// Sign a message: a request (`method` and `target` its own) or an answer
 /// (those of its request).
 pub fn sign_message(

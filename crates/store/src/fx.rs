@@ -30,6 +30,8 @@ pub struct QuoteRow {
     pub id: String,
     pub participant_id: String,
     pub provider_id: String,
+    /// The provider's own reference of its firm quote, or empty.
+    pub provider_ref: String,
     pub from_currency: String,
     pub to_currency: String,
     /// The customer's exact price (after markup) as a fraction.
@@ -75,7 +77,7 @@ fn rate_from(r: RateRow) -> FxRateRow {
     }
 }
 
-const QUOTE_COLUMNS: &str = "id, participant_id, provider_id, from_currency, to_currency, price_num, price_den, rate, \
+const QUOTE_COLUMNS: &str = "id, participant_id, provider_id, provider_ref, from_currency, to_currency, price_num, price_den, rate, \
      markup_bps, pay_minor, receive_minor, payer_id, merchant_ref, created_at_ms, expires_at_ms, used_at_ms, used_by";
 
 impl Store {
@@ -230,11 +232,12 @@ impl Store {
     pub async fn fx_quote_insert(&self, q: &QuoteRow) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO fx_quotes ({QUOTE_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, NULL)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, NULL)"
         )))
         .bind(&q.id)
         .bind(&q.participant_id)
         .bind(&q.provider_id)
+        .bind(&q.provider_ref)
         .bind(&q.from_currency)
         .bind(&q.to_currency)
         .bind(&q.price_num)

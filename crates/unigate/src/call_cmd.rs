@@ -105,7 +105,8 @@ fn read_body(source: Option<&str>) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn identity(s: &Signer) -> anyhow::Result<sign::KeySigner> {
+/// The signing key named on the command line.
+pub fn key_signer(s: &Signer) -> anyhow::Result<sign::KeySigner> {
     let pem =
         std::fs::read_to_string(&s.key).with_context(|| format!("reading the key {}", s.key))?;
     let key = sign::PrivateKey::from_pem(&pem).with_context(|| format!("the key {}", s.key))?;
@@ -137,7 +138,7 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
 
 #[allow(clippy::print_stdout)]
 pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
-    let id = identity(&args.signer)?;
+    let id = key_signer(&args.signer)?;
     let body = read_body(args.body.as_deref())?;
     let headers = sign::sign_message(
         &id.key,
@@ -159,7 +160,7 @@ const UNVERIFIED: u8 = 3;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
-    let id = identity(&args.signer)?;
+    let id = key_signer(&args.signer)?;
     let body = match &args.data {
         Some(d) => d.clone().into_bytes(),
         None => read_body(args.body.as_deref())?,

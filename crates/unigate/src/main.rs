@@ -5,6 +5,7 @@ mod call_cmd;
 mod kek;
 mod qr_cmd;
 mod serve;
+mod sim_cmd;
 mod token_cmd;
 
 // mimalloc: the codec and, later, the gateway allocate many small short-lived
@@ -68,6 +69,11 @@ enum Command {
     },
     /// Drive a running gateway through simulators and report.
     Loadgen,
+    /// Built-in participant simulators.
+    Sim {
+        #[command(subcommand)]
+        command: Box<sim_cmd::SimCommand>,
+    },
     /// Make an Ed25519 key pair for a participant to register.
     Keygen(call_cmd::KeygenArgs),
     /// Print the Client-Id, Request-Time and Signature headers for a request.
@@ -97,6 +103,7 @@ fn main() -> ExitCode {
         Command::Demo { .. } => not_built("demo"),
         Command::Loadgen => not_built("loadgen"),
         Command::Keygen(args) => call_cmd::keygen(args),
+        Command::Sim { command } => sim_cmd::run(*command),
         Command::Sign(args) => call_cmd::sign(args),
         Command::Call(args) => call_cmd::call(*args),
     };

@@ -355,15 +355,35 @@ fn admin(port: u16, token: &str, method: &str, path: &str, body: &str) -> (u16, 
 /// Register `id` as an acquirer, give it the public key in `public`, and
 /// walk it to live, as the README tells an operator to.
 fn onboard(port: u16, token: &str, id: &str, public: &std::path::Path) {
+    onboard_as(
+        port,
+        token,
+        id,
+        "acquirer",
+        "https://acq.example.com/unigate",
+        public,
+    );
+}
+
+/// Register `id` with `role` and `callback`, give it the key in `public`,
+/// and walk it to live.
+fn onboard_as(
+    port: u16,
+    token: &str,
+    id: &str,
+    role: &str,
+    callback: &str,
+    public: &std::path::Path,
+) {
     let (status, body) = admin(
         port,
         token,
         "POST",
         "/v1/admin/participants",
         &format!(
-            r#"{{"id": "{id}", "legal_name": "Kasikorn Acquiring", "roles": ["acquirer"], "country": "TH",
+            r#"{{"id": "{id}", "legal_name": "{id} Ltd", "roles": ["{role}"], "country": "TH",
                 "currencies": ["THB"], "settlement_currency": "THB", "settlement_account": "TH-0001",
-                "callback_base_url": "https://acq.example.com/unigate"}}"#
+                "callback_base_url": "{callback}"}}"#
         ),
     );
     assert_eq!(status, 201, "{body}");
@@ -701,4 +721,159 @@ fn two_nodes_refuse_the_same_replayed_signature_on_postgresql() {
     assert!(body.contains("SIGNATURE_REPLAYED"), "{body}");
     let _ = std::fs::remove_dir_all(&dir);
     psql(&base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}
+
+/// Three FX-provider simulators as processes compete for a quote over
+/// their signed `fx-quote` callbacks: the narrowest spread that answers
+/// wins, one that always declines and one that is gone are left out.
+#[test]
+fn fx_provider_simulators_compete_over_their_callbacks() {
+    let dir = temp_dir("fxsim");
+    let db = format!("sqlite://{}", dir.join("unigate.db").display());
+    let token = operator_token(&db);
+    let (_server, port, _) = spawn(
+        &db,
+        "",
+        &[
+            ("UNIGATE_KEK", TEST_KEK),
+            ("UNIGATE_ALLOW_PRIVATE_CALLBACKS", "true"),
+            ("UNIGATE_FX__HOUSE_BOOK", "false"),
+        ],
+        Stdio::null(),
+    );
+    let keygen = |name: &str| {
+        let (private, public) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.pub.pem")),
+        );
+        assert!(
+            unigate(&[
+                "keygen",
+                "--private",
+                private.to_str().unwrap(),
+                "--public",
+                public.to_str().unwrap()
+            ])
+            .status
+            .success()
+        );
+        (private, public)
+    };
+    let gateway = format!("http://127.0.0.1:{port}");
+    let mut sims = Vec::new();
+    let mut sim_ports = Vec::new();
+    // (id, spread in bps, decline every n-th)
+    for (id, spread, decline) in [
+        ("fx-a", "100", "0"),
+        ("fx-b", "20", "0"),
+        ("fx-c", "5", "1"),
+    ] {
+        let (private, public) = keygen(id);
+        let sim_port = free_port();
+        onboard_as(
+            port,
+            &token,
+            id,
+            "fx_provider",
+            &format!("http://127.0.0.1:{sim_port}"),
+            &public,
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_unigate"))
+            .args([
+                "sim",
+                "fx",
+                "--gateway",
+                &gateway,
+                "--client-id",
+                id,
+                "--key",
+                private.to_str().unwrap(),
+                "--key-version",
+                "1",
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+                "--rate",
+                "CNY/MNT=480",
+                "--spread-bps",
+                spread,
+                "--decline-every",
+                decline,
+                "--push-every-s",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        sims.push(Server(child));
+        sim_ports.push(sim_port);
+    }
+    let (wallet_key, wallet_pub) = keygen("hipay");
+    onboard_as(
+        port,
+        &token,
+        "hipay",
+        "wallet",
+        "https://hipay.example.com/cb",
+        &wallet_pub,
+    );
+    // Wait for every simulator's rates.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, rates) = admin(port, &token, "GET", "/v1/admin/fx/rates", "");
+        let n = rates["rates"].as_array().map_or(0, Vec::len);
+        if n == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the simulators' rates did not arrive: {rates}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let quote = |request_id: &str| {
+        let body = format!(
+            r#"{{"request_id": "{request_id}", "payer": {{"id": "p-1", "name": "Bat-Erdene", "country": "MN"}},
+                "merchant_id": "gm-1", "pay_currency": "MNT", "receive": {{"value": "10000", "currency": "CNY"}}}}"#
+        );
+        let out = unigate(&[
+            "call",
+            "--gateway",
+            &gateway,
+            "--client-id",
+            "hipay",
+            "--key",
+            wallet_key.to_str().unwrap(),
+            "--key-version",
+            "1",
+            "--data",
+            &body,
+            "POST",
+            "/v1/quotes",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = quote("q-1");
+    assert_eq!(first["provider"], "fx-b", "{first}");
+    // fx-b's ask is 480 × 1.001 = 480.48 MNT per CNY: 100.00 CNY costs 48,048.00 MNT.
+    assert_eq!(first["pay"]["value"], "4804800", "{first}");
+    // fx-b goes away: the next quote is fx-a's; fx-c still declines.
+    drop(sims.remove(1));
+    let second = quote("q-2");
+    assert_eq!(second["provider"], "fx-a", "{second}");
+    // The first quote stands as it was locked.
+    let (_, quotes) = admin(port, &token, "GET", "/v1/admin/fx/quotes", "");
+    let locked = quotes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["provider_id"] == "fx-b")
+        .unwrap();
+    assert_eq!(locked["pay_minor"], 4_804_800);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -48,6 +48,8 @@ CREATE TABLE fx_quotes (
     id TEXT PRIMARY KEY,
     participant_id TEXT NOT NULL,
     provider_id TEXT NOT NULL,
+    -- The provider's own reference of its firm quote (callbacks), or ''.
+    provider_ref TEXT NOT NULL,
     from_currency TEXT NOT NULL,
     to_currency TEXT NOT NULL,
     price_num TEXT NOT NULL,

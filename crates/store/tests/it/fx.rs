@@ -21,6 +21,7 @@ fn quote(id: &str) -> QuoteRow {
         id: id.into(),
         participant_id: "hipay".into(),
         provider_id: "fx1".into(),
+        provider_ref: String::new(),
         from_currency: "MNT".into(),
         to_currency: "CNY".into(),
         price_num: "1".into(),

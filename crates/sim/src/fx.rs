@@ -1,0 +1,297 @@
+//! The FX-provider simulator (`unigate sim fx`): pushes two-sided rates
+//! around configured mid rates to `POST /v1/fx/rates` every so often, and
+//! answers the gateway's `fx-quote` callback with a firm quote, after a
+//! configured latency, declining every n-th request if asked to.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use money::{Currency, Money, Rate};
+use rust_decimal::Decimal;
+use sign::{PublicKey, SignedHeaders, Signer};
+
+/// Why the simulator could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Client(#[from] client::ClientError),
+}
+
+/// How the simulated provider behaves.
+#[derive(Debug)]
+pub struct FxSim {
+    /// The gateway's base URL.
+    pub gateway: String,
+    pub signer: Arc<sign::KeySigner>,
+    /// Mid rates: units of `quote` per `base`.
+    pub mids: Vec<(Currency, Currency, Rate)>,
+    /// The width of its two-sided rates, in basis points of the mid.
+    pub spread_bps: u32,
+    /// How long it takes to answer a quote request.
+    pub latency_ms: u64,
+    /// Decline every n-th quote request (0: never).
+    pub decline_every: u64,
+    /// How often it pushes its rates.
+    pub push_every_ms: u64,
+    /// How long its firm quotes hold beyond what the gateway asks.
+    pub quote_slack_s: i64,
+}
+
+impl FxSim {
+    /// Parse `BASE/QUOTE=MID` (e.g. `CNY/MNT=480.5`).
+    pub fn parse_mid(text: &str) -> Result<(Currency, Currency, Rate), SimError> {
+        let bad = || {
+            SimError::Config(format!(
+                "{text:?} is not BASE/QUOTE=MID, e.g. CNY/MNT=480.5"
+            ))
+        };
+        let (pair, mid) = text.split_once('=').ok_or_else(bad)?;
+        let (base, quote) = pair.split_once('/').ok_or_else(bad)?;
+        Ok((
+            Currency::parse(base).map_err(|e| SimError::Config(e.to_string()))?,
+            Currency::parse(quote).map_err(|e| SimError::Config(e.to_string()))?,
+            Rate::parse(mid).map_err(|e| SimError::Config(e.to_string()))?,
+        ))
+    }
+
+    /// Its two-sided rate for a mid: `mid × (1 ∓ spread/2)`, to 8 decimals.
+    pub fn two_sided(&self, mid: Rate) -> Option<(Rate, Rate)> {
+        let half = Decimal::from(self.spread_bps) / Decimal::from(20_000);
+        let bid = (mid.decimal() * (Decimal::ONE - half)).round_dp(8);
+        let ask = (mid.decimal() * (Decimal::ONE + half)).round_dp(8);
+        Some((Rate::from_decimal(bid)?, Rate::from_decimal(ask)?))
+    }
+
+    fn quoted(&self, now_ms: i64) -> Vec<::fx::Quoted> {
+        self.mids
+            .iter()
+            .filter_map(|(base, quote, mid)| {
+                let (bid, ask) = self.two_sided(*mid)?;
+                Some(::fx::Quoted {
+                    provider: self.signer.client_id().to_string(),
+                    base: *base,
+                    quote: *quote,
+                    bid,
+                    ask,
+                    at_ms: now_ms,
+                    source: "sim".into(),
+                })
+            })
+            .collect()
+    }
+}
+
+struct Shared {
+    sim: FxSim,
+    http: reqwest::Client,
+    gateway_keys: tokio::sync::RwLock<Vec<(u32, PublicKey)>>,
+    requests: AtomicU64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}
+
+/// Serve the `fx-quote` callback on `listener` and push rates until the
+/// process ends.
+pub async fn run(sim: FxSim, listener: tokio::net::TcpListener) -> Result<(), SimError> {
+    let shared = Arc::new(Shared {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(client::ClientError::from)?,
+        sim,
+        gateway_keys: tokio::sync::RwLock::new(Vec::new()),
+        requests: AtomicU64::new(0),
+    });
+    let pusher = tokio::spawn(push_rates(shared.clone()));
+    let app = axum::Router::new()
+        .route("/fx-quote", axum::routing::post(fx_quote))
+        .with_state(shared);
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(%addr, "FX simulator answering fx-quote");
+    let served = axum::serve(listener, app).await;
+    pusher.abort();
+    served.map_err(SimError::Io)
+}
+
+async fn push_rates(shared: Arc<Shared>) {
+    let limits = client::ClientLimits::default();
+    let signer: Arc<dyn Signer> = shared.sim.signer.clone();
+    let gateway = match client::SignedClient::new(&shared.sim.gateway, signer, limits) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "the FX simulator cannot reach the gateway");
+            return;
+        }
+    };
+    loop {
+        let rates: Vec<serde_json::Value> = shared
+            .sim
+            .quoted(now_ms())
+            .iter()
+            .map(|q| {
+                serde_json::json!({"base": q.base, "quote": q.quote, "bid": q.bid, "ask": q.ask, "source": "sim"})
+            })
+            .collect();
+        let body = serde_json::json!({
+            "request_id": format!("rates-{}", uuid::Uuid::now_v7().simple()),
+            "rates": rates,
+        });
+        match gateway
+            .call(
+                "POST",
+                "/v1/fx/rates",
+                Some("application/json"),
+                body.to_string().into_bytes(),
+            )
+            .await
+        {
+            Ok(a) if a.status == 200 && a.verified.is_ok() => tracing::debug!("rates pushed"),
+            Ok(a) => {
+                tracing::warn!(status = a.status, body = %String::from_utf8_lossy(&a.body), "rates refused")
+            }
+            Err(e) => tracing::warn!(error = %e, "pushing rates failed"),
+        }
+        tokio::time::sleep(Duration::from_millis(shared.sim.push_every_ms.max(100))).await;
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct QuoteAsk {
+    from: Currency,
+    to: Currency,
+    receive: Money,
+    #[serde(default)]
+    valid_for_s: i64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    request_id: String,
+}
+
+async fn verify_gateway(
+    shared: &Shared,
+    method: &str,
+    target: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let signed = SignedHeaders {
+        client_id: h("client-id"),
+        time: h("request-time"),
+        signature: h("signature"),
+    };
+    if signed.client_id != "unigate" {
+        return Err("not signed by the gateway".into());
+    }
+    sign::check_time(&signed.time, now_ms(), 300).map_err(|e| e.to_string())?;
+    let try_verify = |keys: &[(u32, PublicKey)]| {
+        sign::verify_message(keys, method, target, &signed, body).map(|_| ())
+    };
+    if try_verify(&shared.gateway_keys.read().await).is_ok() {
+        return Ok(());
+    }
+    // A key not seen yet (first call, or the gateway rotated): fetch them.
+    let fresh = client::fetch_gateway_keys(&shared.http, &shared.sim.gateway)
+        .await
+        .map_err(|e| e.to_string())?;
+    let verdict = try_verify(&fresh).map_err(|e| e.to_string());
+    *shared.gateway_keys.write().await = fresh;
+    verdict
+}
+
+async fn fx_quote(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
+    let n = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let (status, answer) =
+        match verify_gateway(&shared, method.as_str(), &target, &headers, &body).await {
+            Err(why) => (
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"code": "SIGNATURE_INVALID", "detail": why}),
+            ),
+            Ok(()) => {
+                tokio::time::sleep(Duration::from_millis(shared.sim.latency_ms)).await;
+                (StatusCode::OK, answer_quote(&shared, &body, n))
+            }
+        };
+    let bytes = answer.to_string().into_bytes();
+    let signed = match sign::sign_with(
+        shared.sim.signer.as_ref(),
+        method.as_str(),
+        &target,
+        &sign::now_rfc3339(),
+        &bytes,
+    ) {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    (
+        status,
+        [
+            ("content-type", "application/json".to_string()),
+            ("client-id", signed.client_id),
+            ("response-time", signed.time),
+            ("signature", signed.signature),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+fn answer_quote(shared: &Shared, body: &[u8], n: u64) -> serde_json::Value {
+    let decline = |code: &str, message: &str| serde_json::json!({"result": {"status": "F", "code": code, "message": message}});
+    let Ok(ask) = serde_json::from_slice::<QuoteAsk>(body) else {
+        return decline("BAD_REQUEST", "not a quote request");
+    };
+    if shared.sim.decline_every > 0 && n.is_multiple_of(shared.sim.decline_every) {
+        return decline("DECLINED", "the simulator declines this one, as configured");
+    }
+    if ask.receive.currency != ask.to {
+        return decline("BAD_REQUEST", "receive is not in the to currency");
+    }
+    let now = now_ms();
+    let price = shared
+        .sim
+        .quoted(now)
+        .iter()
+        .find_map(|q| q.price(ask.from, ask.to));
+    let Some(price) = price else {
+        return decline("PAIR_NOT_QUOTED", "the simulator does not quote this pair");
+    };
+    let expires = now + (ask.valid_for_s.max(0) + shared.sim.quote_slack_s) * 1000;
+    serde_json::json!({
+        "result": {"status": "S", "code": "SUCCESS", "message": "firm"},
+        "rate": price.to_decimal_string(10),
+        "expires_at": sign::rfc3339_ms(expires),
+        "quote_ref": format!("sim-{n}"),
+    })
+}
