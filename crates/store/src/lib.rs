@@ -14,6 +14,7 @@ mod fx;
 mod idempotency;
 mod keys;
 mod lease;
+mod ledger;
 mod merchants;
 mod participants;
 #[cfg(feature = "testing")]
@@ -30,6 +31,7 @@ pub use crate::fx::{FxRateRow, MarkupRow, QuoteRow, QuoteUse};
 pub use crate::idempotency::Begin;
 pub use crate::keys::{GatewayKey, KeyRecord};
 pub use crate::lease::Lease;
+pub use crate::ledger::{HOUSE_SHARDS, LedgerAccount, TRANSFER_AMOUNT_MAX, TransferRecord};
 pub use crate::merchants::{MerchantRecord, Upserted};
 pub use crate::participants::{Participant, StageMove};
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
@@ -61,6 +63,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     IllegalMove(String),
+    #[error("{0} would go beyond its debit limit")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    Refused(String),
     #[error("the transaction did not commit: {0}")]
     Commit(String),
 }

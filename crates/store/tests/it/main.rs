@@ -7,6 +7,7 @@ mod fx;
 mod idempotency;
 mod keys_merchants;
 mod leases;
+mod ledger;
 mod migrations;
 mod participants;
 mod tokens;

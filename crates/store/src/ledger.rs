@@ -1,0 +1,473 @@
+//! The books in SQL: the `ledger` crate's rules, applied atomically through
+//! the durable write path. A debit limit is checked in the very `UPDATE`
+//! that takes the debit, so two racing transfers cannot both take the last
+//! headroom (PostgreSQL's row lock, SQLite's single writer).
+
+use ledger::{AccountId, Balance, Phase, Transfer};
+
+use crate::{Store, StoreError};
+
+/// Shards of each of the gateway's house accounts.
+pub const HOUSE_SHARDS: i64 = 16;
+
+/// Largest single transfer, in minor units, so that no sum of them comes
+/// near 64 bits in either engine (SQLite would turn an overflowing integer
+/// into a float).
+pub const TRANSFER_AMOUNT_MAX: i64 = 1_000_000_000_000_000;
+
+/// An account as stored: its definition and the sum of its shards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerAccount {
+    pub id: AccountId,
+    pub debit_limit: Option<i64>,
+    pub balance: Balance,
+}
+
+/// A transfer as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferRecord {
+    pub seq: i64,
+    pub id: String,
+    pub debit: String,
+    pub credit: String,
+    pub amount: i64,
+    pub currency: String,
+    pub code: String,
+    pub reference: String,
+    pub phase: String,
+    pub pending_id: Option<String>,
+    pub expires_at_ms: Option<i64>,
+    pub open: bool,
+    pub created_at_ms: i64,
+}
+
+fn shard_of(account: &AccountId, transfer_id: &str) -> i64 {
+    if !account.kind.is_house() {
+        return 0;
+    }
+    // FNV-1a: stable across processes and versions (unlike std's hasher).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in transfer_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::try_from(h % u64::try_from(HOUSE_SHARDS).unwrap_or(1)).unwrap_or(0)
+}
+
+type BalanceRow = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+fn balance_from((dp, dpo, cp, cpo): BalanceRow) -> Balance {
+    Balance {
+        debits_pending: dp.unwrap_or(0),
+        debits_posted: dpo.unwrap_or(0),
+        credits_pending: cp.unwrap_or(0),
+        credits_posted: cpo.unwrap_or(0),
+    }
+}
+
+impl Store {
+    /// Open an account (every shard of a house account); opening it again
+    /// changes nothing.
+    pub async fn ledger_open(
+        &self,
+        id: &AccountId,
+        debit_limit: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let shards = if id.kind.is_house() { HOUSE_SHARDS } else { 1 };
+        let id = id.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                for shard in 0..shards {
+                    sqlx::query(
+                        "INSERT INTO ledger_accounts (id, shard, owner, kind, currency, debit_limit, debits_pending, \
+                           debits_posted, credits_pending, credits_posted, created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7) ON CONFLICT (id, shard) DO NOTHING",
+                    )
+                    .bind(id.key())
+                    .bind(shard)
+                    .bind(&id.owner)
+                    .bind(id.kind.as_str())
+                    .bind(id.currency.code())
+                    .bind(debit_limit)
+                    .bind(now_ms)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Set or clear a participant account's debit limit.
+    pub async fn ledger_set_limit(
+        &self,
+        id: &AccountId,
+        debit_limit: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE ledger_accounts SET debit_limit = $1 WHERE id = $2 AND shard = 0")
+                .bind(debit_limit)
+                .bind(id.key())
+                .execute(self.pool())
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("account {}", id.key())));
+        }
+        Ok(())
+    }
+
+    /// Apply transfers all or none, in one durable transaction.
+    /// `LimitExceeded` when a debit would go beyond its account's limit,
+    /// `NotFound` for a missing account, `Conflict` for a transfer id used
+    /// before or a post or void of a transfer that is not open.
+    pub async fn ledger_apply(
+        &self,
+        transfers: Vec<Transfer>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        for t in &transfers {
+            t.validate()
+                .map_err(|e| StoreError::Refused(e.to_string()))?;
+            if t.amount > TRANSFER_AMOUNT_MAX {
+                return Err(StoreError::Refused(format!(
+                    "a transfer is at most {TRANSFER_AMOUNT_MAX} minor units"
+                )));
+            }
+        }
+        self.write(move |conn| {
+            Box::pin(async move {
+                for t in &transfers {
+                    apply_one(conn, t, now_ms).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// An account's balance now (the sum of its shards).
+    pub async fn ledger_account(
+        &self,
+        id: &AccountId,
+    ) -> Result<Option<LedgerAccount>, StoreError> {
+        let row: Option<(Option<i64>, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT MAX(debit_limit), CAST(SUM(debits_pending) AS BIGINT), CAST(SUM(debits_posted) AS BIGINT), CAST(SUM(credits_pending) AS BIGINT), CAST(SUM(credits_posted) AS BIGINT) \
+             FROM ledger_accounts WHERE id = $1 GROUP BY id",
+        )
+        .bind(id.key())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(limit, dp, dpo, cp, cpo)| LedgerAccount {
+            id: id.clone(),
+            debit_limit: limit,
+            balance: Balance {
+                debits_pending: dp,
+                debits_posted: dpo,
+                credits_pending: cp,
+                credits_posted: cpo,
+            },
+        }))
+    }
+
+    /// Every account (of one owner, or all), with its balance.
+    pub async fn ledger_accounts(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<LedgerAccount>, StoreError> {
+        let rows: Vec<(String, Option<i64>, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, MAX(debit_limit), CAST(SUM(debits_pending) AS BIGINT), CAST(SUM(debits_posted) AS BIGINT), CAST(SUM(credits_pending) AS BIGINT), \
+             CAST(SUM(credits_posted) AS BIGINT) FROM ledger_accounts WHERE ($1 = '' OR owner = $1) GROUP BY id ORDER BY id",
+        )
+        .bind(owner.unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, limit, dp, dpo, cp, cpo)| {
+                Some(LedgerAccount {
+                    id: AccountId::parse(&id)?,
+                    debit_limit: limit,
+                    balance: Balance {
+                        debits_pending: dp,
+                        debits_posted: dpo,
+                        credits_pending: cp,
+                        credits_posted: cpo,
+                    },
+                })
+            })
+            .collect())
+    }
+
+    /// An account's balance rebuilt from its transfers alone, as of
+    /// `at_ms` (inclusive): the balance at a time, and the replay check.
+    pub async fn ledger_balance_at(
+        &self,
+        id: &AccountId,
+        at_ms: i64,
+    ) -> Result<Balance, StoreError> {
+        let key = id.key();
+        let debit: BalanceRow = sqlx::query_as(
+            "SELECT \
+               CAST(SUM(CASE phase WHEN 'pending' THEN amount WHEN 'single' THEN 0 ELSE -amount END) AS BIGINT), \
+               CAST(SUM(CASE phase WHEN 'single' THEN amount WHEN 'post' THEN amount ELSE 0 END) AS BIGINT), \
+               0, 0 \
+             FROM ledger_transfers WHERE debit_account = $1 AND created_at_ms <= $2",
+        )
+        .bind(&key)
+        .bind(at_ms)
+        .fetch_one(self.pool())
+        .await?;
+        let credit: BalanceRow = sqlx::query_as(
+            "SELECT 0, 0, \
+               CAST(SUM(CASE phase WHEN 'pending' THEN amount WHEN 'single' THEN 0 ELSE -amount END) AS BIGINT), \
+               CAST(SUM(CASE phase WHEN 'single' THEN amount WHEN 'post' THEN amount ELSE 0 END) AS BIGINT) \
+             FROM ledger_transfers WHERE credit_account = $1 AND created_at_ms <= $2",
+        )
+        .bind(&key)
+        .bind(at_ms)
+        .fetch_one(self.pool())
+        .await?;
+        let (d, c) = (balance_from(debit), balance_from(credit));
+        Ok(Balance {
+            debits_pending: d.debits_pending,
+            debits_posted: d.debits_posted,
+            credits_pending: c.credits_pending,
+            credits_posted: c.credits_posted,
+        })
+    }
+
+    /// Per currency: the sum of posted nets and of pending nets over every
+    /// account (both zero in sound books).
+    pub async fn ledger_trial_balance(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT currency, CAST(SUM(credits_posted) AS BIGINT) - CAST(SUM(debits_posted) AS BIGINT), CAST(SUM(credits_pending) AS BIGINT) - CAST(SUM(debits_pending) AS BIGINT) \
+             FROM ledger_accounts GROUP BY currency ORDER BY currency",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    /// The transfers of one reference (a payment), in order.
+    pub async fn ledger_transfers(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<TransferRecord>, StoreError> {
+        let rows: Vec<TransferTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE reference = $1 ORDER BY seq"
+        )))
+        .bind(reference)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(transfer_from).collect())
+    }
+
+    /// Open pending transfers past their expiry, oldest first.
+    pub async fn ledger_expired(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<TransferRecord>, StoreError> {
+        let rows: Vec<TransferTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE open = 1 AND expires_at_ms <= $1 \
+             ORDER BY expires_at_ms, seq LIMIT $2"
+        )))
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(transfer_from).collect())
+    }
+}
+
+const TRANSFER_COLUMNS: &str = "seq, id, debit_account, credit_account, amount, currency, code, reference, phase, \
+     pending_id, expires_at_ms, open, created_at_ms";
+
+type TransferTuple = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+fn transfer_from(t: TransferTuple) -> TransferRecord {
+    let (
+        seq,
+        id,
+        debit,
+        credit,
+        amount,
+        currency,
+        code,
+        reference,
+        phase,
+        pending_id,
+        expires_at_ms,
+        open,
+        created_at_ms,
+    ) = t;
+    TransferRecord {
+        seq,
+        id,
+        debit,
+        credit,
+        amount,
+        currency,
+        code,
+        reference,
+        phase,
+        pending_id,
+        expires_at_ms,
+        open: open == 1,
+        created_at_ms,
+    }
+}
+
+async fn account_exists(conn: &mut sqlx::AnyConnection, key: &str) -> Result<bool, StoreError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM ledger_accounts WHERE id = $1 AND shard = 0")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.is_some())
+}
+
+async fn apply_one(
+    conn: &mut sqlx::AnyConnection,
+    t: &Transfer,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let (debit_key, credit_key) = (t.debit.key(), t.credit.key());
+    for key in [&debit_key, &credit_key] {
+        if !account_exists(conn, key).await? {
+            return Err(StoreError::NotFound(format!("account {key}")));
+        }
+    }
+    let (phase, pending_id, expires, open) = match &t.phase {
+        Phase::Single => ("single", None, None, 0),
+        Phase::Pending { expires_at_ms } => ("pending", None, Some(*expires_at_ms), 1),
+        Phase::Post { pending_id } => ("post", Some(pending_id.as_str()), None, 0),
+        Phase::Void { pending_id } => ("void", Some(pending_id.as_str()), None, 0),
+    };
+    let (debit_shard, credit_shard, debit_set, credit_set) = match &t.phase {
+        Phase::Single | Phase::Pending { .. } => {
+            let column = if phase == "single" {
+                "posted"
+            } else {
+                "pending"
+            };
+            (
+                shard_of(&t.debit, &t.id),
+                shard_of(&t.credit, &t.id),
+                format!("debits_{column} = debits_{column} + $1"),
+                format!("credits_{column} = credits_{column} + $1"),
+            )
+        }
+        Phase::Post { pending_id } | Phase::Void { pending_id } => {
+            // Close the reservation: exactly one post or void can.
+            let closed = sqlx::query(
+                "UPDATE ledger_transfers SET open = 0 WHERE id = $1 AND open = 1 AND debit_account = $2 \
+                 AND credit_account = $3 AND amount = $4",
+            )
+            .bind(pending_id)
+            .bind(&debit_key)
+            .bind(&credit_key)
+            .bind(t.amount)
+            .execute(&mut *conn)
+            .await?;
+            if closed.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "transfer {pending_id} is not a pending transfer that is still open"
+                )));
+            }
+            let (ds, cs): (i64, i64) = sqlx::query_as(
+                "SELECT debit_shard, credit_shard FROM ledger_transfers WHERE id = $1",
+            )
+            .bind(pending_id)
+            .fetch_one(&mut *conn)
+            .await?;
+            let post = matches!(t.phase, Phase::Post { .. });
+            (
+                ds,
+                cs,
+                if post {
+                    "debits_pending = debits_pending - $1, debits_posted = debits_posted + $1"
+                        .to_string()
+                } else {
+                    "debits_pending = debits_pending - $1".to_string()
+                },
+                if post {
+                    "credits_pending = credits_pending - $1, credits_posted = credits_posted + $1"
+                        .to_string()
+                } else {
+                    "credits_pending = credits_pending - $1".to_string()
+                },
+            )
+        }
+    };
+    // The limit is held in the statement that takes the debit; posting or
+    // voiding never raises the exposure.
+    let limit_check = if matches!(t.phase, Phase::Single | Phase::Pending { .. }) {
+        " AND (debit_limit IS NULL OR debits_pending + debits_posted - credits_posted + $1 <= debit_limit)"
+    } else {
+        ""
+    };
+    let debited = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE ledger_accounts SET {debit_set} WHERE id = $2 AND shard = $3{limit_check}"
+    )))
+    .bind(t.amount)
+    .bind(&debit_key)
+    .bind(debit_shard)
+    .execute(&mut *conn)
+    .await?;
+    if debited.rows_affected() != 1 {
+        return Err(StoreError::LimitExceeded(debit_key));
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE ledger_accounts SET {credit_set} WHERE id = $2 AND shard = $3"
+    )))
+    .bind(t.amount)
+    .bind(&credit_key)
+    .bind(credit_shard)
+    .execute(&mut *conn)
+    .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO ledger_transfers (id, debit_account, debit_shard, credit_account, credit_shard, amount, currency, \
+           code, reference, phase, pending_id, expires_at_ms, open, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&t.id)
+    .bind(&debit_key)
+    .bind(debit_shard)
+    .bind(&credit_key)
+    .bind(credit_shard)
+    .bind(t.amount)
+    .bind(t.debit.currency.code())
+    .bind(t.code.as_str())
+    .bind(&t.reference)
+    .bind(phase)
+    .bind(pending_id)
+    .bind(expires)
+    .bind(open)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!(
+            "transfer {} exists already",
+            t.id
+        )));
+    }
+    Ok(())
+}

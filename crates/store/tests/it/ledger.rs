@@ -1,0 +1,339 @@
+//! The books on both engines: random sequences of reserve / post / void /
+//! single / top-up / fee moves applied to the store and to the in-memory
+//! model give the same outcomes and balances; every currency sums to zero;
+//! replaying the transfers rebuilds every balance; no limit is breached,
+//! also when many tasks race for one wallet's last headroom.
+
+use ledger::{AccountId, Book, Code, Kind, Phase, Transfer};
+use money::Currency;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use store::{Store, StoreError};
+
+use crate::engines;
+
+fn cny() -> Currency {
+    Currency::parse("CNY").unwrap()
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Reserve { wallet: usize, amount: i64 },
+    Post { k: usize },
+    Void { k: usize },
+    Single { from: usize, to: usize, amount: i64 },
+    TopUp { wallet: usize, amount: i64 },
+    Fee { amount: i64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..2usize, 1..600i64).prop_map(|(wallet, amount)| Op::Reserve { wallet, amount }),
+        (0..8usize).prop_map(|k| Op::Post { k }),
+        (0..8usize).prop_map(|k| Op::Void { k }),
+        (0..5usize, 0..5usize, 1..300i64).prop_map(|(from, to, amount)| Op::Single {
+            from,
+            to,
+            amount
+        }),
+        (0..2usize, 1..400i64).prop_map(|(wallet, amount)| Op::TopUp { wallet, amount }),
+        (1..50i64).prop_map(|amount| Op::Fee { amount }),
+    ]
+}
+
+struct Case {
+    prefix: String,
+    accounts: Vec<(AccountId, Option<i64>)>,
+}
+
+impl Case {
+    fn new(prefix: String) -> Case {
+        let c = cny();
+        let accounts = vec![
+            (
+                AccountId::new(&format!("{prefix}-wallet0"), Kind::Settlement, c),
+                Some(1_000),
+            ),
+            (
+                AccountId::new(&format!("{prefix}-wallet1"), Kind::Settlement, c),
+                Some(0),
+            ),
+            (
+                AccountId::new(&format!("{prefix}-acq"), Kind::Settlement, c),
+                Some(500),
+            ),
+            (
+                AccountId::new(&format!("{prefix}-gw"), Kind::FeeIncome, c),
+                None,
+            ),
+            (
+                AccountId::new(&format!("{prefix}-bank"), Kind::Funding, c),
+                None,
+            ),
+        ];
+        Case { prefix, accounts }
+    }
+
+    fn id(&self, i: usize) -> AccountId {
+        self.accounts[i % self.accounts.len()].0.clone()
+    }
+}
+
+fn transfer(
+    id: String,
+    debit: AccountId,
+    credit: AccountId,
+    amount: i64,
+    code: Code,
+    phase: Phase,
+) -> Transfer {
+    Transfer {
+        id,
+        debit,
+        credit,
+        amount,
+        code,
+        reference: "p".into(),
+        phase,
+    }
+}
+
+async fn run_case(store: &Store, case: &Case, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut model = Book::default();
+    for (id, limit) in &case.accounts {
+        model.open_account(id.clone(), *limit);
+        store.ledger_open(id, *limit, 1).await.unwrap();
+    }
+    let mut open: Vec<Transfer> = Vec::new();
+    for (n, op) in ops.iter().enumerate() {
+        let tid = format!("{}-t{n}", case.prefix);
+        let t = match op {
+            Op::Reserve { wallet, amount } => transfer(
+                tid,
+                case.id(*wallet),
+                case.id(2),
+                *amount,
+                Code::Payment,
+                Phase::Pending {
+                    expires_at_ms: 1_000,
+                },
+            ),
+            Op::Post { k } | Op::Void { k } => {
+                if open.is_empty() {
+                    continue;
+                }
+                let p = open.remove(k % open.len());
+                let phase = if matches!(op, Op::Post { .. }) {
+                    Phase::Post {
+                        pending_id: p.id.clone(),
+                    }
+                } else {
+                    Phase::Void {
+                        pending_id: p.id.clone(),
+                    }
+                };
+                transfer(tid, p.debit, p.credit, p.amount, Code::Payment, phase)
+            }
+            Op::Single { from, to, amount } => transfer(
+                tid,
+                case.id(*from),
+                case.id(*to),
+                *amount,
+                Code::Correction,
+                Phase::Single,
+            ),
+            Op::TopUp { wallet, amount } => transfer(
+                tid,
+                case.id(4),
+                case.id(*wallet),
+                *amount,
+                Code::TopUp,
+                Phase::Single,
+            ),
+            Op::Fee { amount } => transfer(
+                tid,
+                case.id(2),
+                case.id(3),
+                *amount,
+                Code::Fee,
+                Phase::Single,
+            ),
+        };
+        let in_model = model.apply(&t);
+        let in_store = store
+            .ledger_apply(vec![t.clone()], 10 + i64::try_from(n).unwrap())
+            .await;
+        prop_assert_eq!(
+            in_model.is_ok(),
+            in_store.is_ok(),
+            "{:?}: model {:?}, store {:?}",
+            t,
+            in_model,
+            in_store
+        );
+        if let Err(e) = &in_store {
+            prop_assert!(
+                matches!(
+                    e,
+                    StoreError::LimitExceeded(_) | StoreError::Refused(_) | StoreError::Conflict(_)
+                ),
+                "{e}"
+            );
+        }
+        if in_model.is_ok() && matches!(t.phase, Phase::Pending { .. }) {
+            open.push(t);
+        }
+    }
+    for (id, limit) in &case.accounts {
+        let stored = store.ledger_account(id).await.unwrap().unwrap();
+        prop_assert_eq!(Some(stored.balance), model.balance(id), "{}", id.key());
+        if let Some(limit) = limit {
+            prop_assert!(
+                stored.balance.exposure() <= i128::from(*limit),
+                "{} over its limit",
+                id.key()
+            );
+        }
+        // Replaying the transfers rebuilds the balance.
+        let replayed = store.ledger_balance_at(id, i64::MAX).await.unwrap();
+        prop_assert_eq!(replayed, stored.balance, "replay of {}", id.key());
+    }
+    for (currency, posted, pending) in store.ledger_trial_balance().await.unwrap() {
+        prop_assert_eq!(
+            (posted, pending),
+            (0, 0),
+            "{} does not sum to zero",
+            currency
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn random_moves_match_the_model_and_keep_the_invariants() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for store in rt.block_on(engines("ledger_props")) {
+        let mut runner = TestRunner::new(Config {
+            cases: 24,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let counter = std::sync::atomic::AtomicU64::new(0);
+        runner
+            .run(&prop::collection::vec(op(), 1..40), |ops| {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let case = Case::new(format!("c{n}"));
+                rt.block_on(run_case(&store, &case, &ops))
+            })
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn racing_reservations_cannot_both_take_the_last_headroom() {
+    for store in engines("ledger_race").await {
+        let wallet = AccountId::new("hipay", Kind::Settlement, cny());
+        let acquirer = AccountId::new("kbank", Kind::Settlement, cny());
+        store.ledger_open(&wallet, Some(1_000), 1).await.unwrap();
+        store.ledger_open(&acquirer, None, 1).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (store, wallet, acquirer) = (store.clone(), wallet.clone(), acquirer.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .ledger_apply(
+                        vec![transfer(
+                            format!("r{i}"),
+                            wallet,
+                            acquirer,
+                            100,
+                            Code::Payment,
+                            Phase::Pending { expires_at_ms: 99 },
+                        )],
+                        5,
+                    )
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(StoreError::LimitExceeded(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(ok, 10);
+        let b = store
+            .ledger_account(&wallet)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance;
+        assert_eq!(b.debits_pending, 1_000);
+        // The gateway's house accounts spread over shards and still sum.
+        let fees = AccountId::gateway(Kind::FeeIncome, cny());
+        store.ledger_open(&fees, None, 1).await.unwrap();
+        let mut all = Vec::new();
+        for i in 0..64 {
+            all.push(transfer(
+                format!("fee{i}"),
+                acquirer.clone(),
+                fees.clone(),
+                3,
+                Code::Fee,
+                Phase::Single,
+            ));
+        }
+        store.ledger_apply(all, 6).await.unwrap();
+        let f = store.ledger_account(&fees).await.unwrap().unwrap().balance;
+        assert_eq!(f.credits_posted, 192);
+        assert_eq!(store.ledger_balance_at(&fees, 6).await.unwrap(), f);
+        assert_eq!(
+            store
+                .ledger_balance_at(&fees, 5)
+                .await
+                .unwrap()
+                .credits_posted,
+            0,
+            "the balance at a time before"
+        );
+        assert_eq!(store.ledger_transfers("p").await.unwrap().len(), 10 + 64);
+        // All or none: one bad transfer in a batch leaves everything as it was.
+        let before = store.ledger_account(&acquirer).await.unwrap();
+        let batch = vec![
+            transfer(
+                "ok-1".into(),
+                acquirer.clone(),
+                fees.clone(),
+                1,
+                Code::Fee,
+                Phase::Single,
+            ),
+            transfer(
+                "fee0".into(),
+                acquirer.clone(),
+                fees.clone(),
+                1,
+                Code::Fee,
+                Phase::Single,
+            ),
+        ];
+        assert!(matches!(
+            store.ledger_apply(batch, 7).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.ledger_account(&acquirer).await.unwrap(), before);
+        assert!(
+            store
+                .ledger_transfers("p")
+                .await
+                .unwrap()
+                .iter()
+                .all(|t| t.id != "ok-1")
+        );
+    }
+}
