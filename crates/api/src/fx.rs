@@ -149,6 +149,9 @@ fn parse_rate(
             ApiError::new("FIELD_INVALID", "a rate cannot be set in the future").field(field("at")),
         );
     }
+    // A clock a little ahead is taken as now: a rate dated later would
+    // shadow the provider's next pushes.
+    let at_ms = at_ms.min(now);
     if now - at_ms > state.fx.staleness_s.saturating_mul(1000) {
         return Err(ApiError::new(
             "FIELD_INVALID",
@@ -461,6 +464,13 @@ pub async fn markups_put(
             bps: i64::from(r.bps),
         });
     }
+    fx::check_rules(&body.rules).map_err(|e| {
+        let field = match &e {
+            fx::FxError::AmbiguousMarkups(_, j) => format!("rules[{j}]"),
+            _ => "rules".to_string(),
+        };
+        ApiError::new("FIELD_INVALID", e.to_string()).field(field)
+    })?;
     state
         .store
         .fx_markups_replace(rows)
@@ -584,11 +594,18 @@ impl Book {
         if amount.currency == reporting {
             return Some(amount.minor);
         }
-        let fresh: Vec<&Quoted> = self
+        // Only eligible providers' fresh rates: the house book's first, then
+        // by provider id, so no participant in testing can move it.
+        let mut fresh: Vec<&Quoted> = self
             .rates
             .iter()
-            .filter(|q| q.fresh_at(self.now, self.staleness_ms))
+            .filter(|q| {
+                q.fresh_at(self.now, self.staleness_ms) && self.providers.contains(&q.provider)
+            })
             .collect();
+        fresh.sort_by(|a, b| {
+            (a.provider != HOUSE, &a.provider).cmp(&(b.provider != HOUSE, &b.provider))
+        });
         let mid = |a: Currency, b: Currency| {
             fresh.iter().find_map(|q| {
                 if q.base == a && q.quote == b {

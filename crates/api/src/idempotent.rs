@@ -34,11 +34,44 @@ pub fn check_request_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A claim on a request id that is given back if the work never finishes
+/// (the request timed out, the caller went away, a panic): otherwise every
+/// retry would be told "in flight" until the record is purged.
+struct Claim {
+    store: store::Store,
+    key: Option<(String, String, String)>,
+}
+
+impl Claim {
+    fn settled(mut self) {
+        self.key = None;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some((participant, operation, request_id)) = self.key.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = self.store.clone();
+            runtime.spawn(async move {
+                if let Err(cause) = store
+                    .idem_abandon(&participant, &operation, &request_id)
+                    .await
+                {
+                    tracing::error!(%cause, "could not give back an unfinished request id");
+                }
+            });
+        }
+    }
+}
+
 /// Run `work` unless this request id was seen: then answer as the first
-/// time (same status, same body), `REQUEST_IN_FLIGHT` while the first is
-/// still being worked on, or `REPEAT_REQ_INCONSISTENT` when the content
-/// differs. A gateway failure (5xx) forgets the claim so a retry works
-/// afresh; a refusal (4xx) is an answer like any other.
+/// time (same status, same body), `U` `REQUEST_IN_FLIGHT` with the first
+/// one's gateway id while it is still being worked on, or 409
+/// `REPEAT_REQ_INCONSISTENT` when the content differs. A gateway failure
+/// (5xx), or work that never finishes, gives the claim back so a retry is
+/// worked on afresh; a refusal (4xx) is an answer like any other.
 pub async fn once<F, Fut>(
     state: &AppState,
     participant_id: &str,
@@ -76,28 +109,33 @@ where
         )
         .field("request_id")
         .into_response(),
-        Ok(Begin::InFlight { gateway_id }) => ApiError::new(
-            "REQUEST_IN_FLIGHT",
-            format!("request_id {request_id} is still being worked on (gateway id {gateway_id}); ask again"),
-        )
-        .into_response(),
+        Ok(Begin::InFlight { gateway_id }) => {
+            let body = serde_json::json!({
+                "result": crate::result::Outcome::new(
+                    "REQUEST_IN_FLIGHT",
+                    format!("request_id {request_id} is still being worked on; ask again"),
+                ),
+                "gateway_id": gateway_id,
+            });
+            respond(StatusCode::OK, body.to_string(), false)
+        }
         Ok(Begin::Done {
             status_code,
             response,
         }) => replay(status_code, response),
         Ok(Begin::New) => {
+            let claim = Claim {
+                store: state.store.clone(),
+                key: Some((
+                    participant_id.to_string(),
+                    operation.to_string(),
+                    request_id.to_string(),
+                )),
+            };
             let (status, body, problem) = match work().await {
                 Ok((status, body)) => (status, body.to_string(), false),
-                Err(e) if e.status().is_server_error() => {
-                    if let Err(cause) = state
-                        .store
-                        .idem_abandon(participant_id, operation, request_id)
-                        .await
-                    {
-                        tracing::error!(%cause, "could not forget a failed request id");
-                    }
-                    return e.into_response();
-                }
+                // Dropping the claim gives it back.
+                Err(e) if e.status().is_server_error() => return e.into_response(),
                 Err(e) => (
                     e.status(),
                     serde_json::to_string(&e.to_problem()).unwrap_or_default(),
@@ -117,6 +155,7 @@ where
             {
                 return ApiError::internal(&e).into_response();
             }
+            claim.settled();
             respond(status, body, problem)
         }
     }

@@ -33,7 +33,8 @@ pub struct GatewayKeyOut {
     pub algorithm: &'static str,
     /// PEM SubjectPublicKeyInfo.
     pub public_key_pem: String,
-    /// `current` (signs now) or `previous` (signed until the last rotation).
+    /// `current` (signs now), `previous` (signed until the last rotation)
+    /// or `next` (published ahead of the time it starts to sign).
     pub status: &'static str,
     pub created_at: String,
 }
@@ -55,7 +56,7 @@ fn gateway_keys_out(state: &AppState) -> GatewayKeys {
                 key_version: k.version,
                 algorithm: k.algorithm,
                 public_key_pem: k.public_pem,
-                status: if k.current { "current" } else { "previous" },
+                status: k.status,
                 created_at: rfc3339(k.created_at_ms),
             })
             .collect(),
@@ -69,8 +70,10 @@ pub async fn gateway(State(state): State<AppState>) -> axum::Json<GatewayKeys> {
     axum::Json(gateway_keys_out(&state))
 }
 
-/// Sign with a new gateway key from now on; the current one becomes the
-/// previous (operator only). Other nodes pick it up within a minute.
+/// Make a new gateway key: published at once as `next`, signing from
+/// `signing.gateway_key_activation_s` later (every node publishes it before
+/// any signs with it); the current one then becomes the previous (operator
+/// only).
 #[utoipa::path(
     post,
     path = "/v1/admin/gateway-keys/rotate",
@@ -83,7 +86,10 @@ pub async fn gateway_rotate(
 ) -> Result<axum::Json<GatewayKeys>, ApiError> {
     let version = state
         .keys
-        .rotate(now_ms())
+        .rotate(
+            now_ms(),
+            state.signing.gateway_key_activation_s.saturating_mul(1000),
+        )
         .await
         .map_err(|e| ApiError::internal(&e))?;
     tracing::info!(version, operator = %who.token_id, "gateway key rotated");
@@ -93,6 +99,7 @@ pub async fn gateway_rotate(
 /// A participant's key.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyOut {
+    pub result: crate::result::Outcome,
     pub participant_id: String,
     /// The `keyVersion` to sign with.
     pub key_version: i64,
@@ -118,6 +125,7 @@ impl KeyOut {
             (None, None) => "active",
         };
         KeyOut {
+            result: crate::result::Outcome::success(),
             participant_id: k.participant_id,
             key_version: k.version,
             algorithm: k.algorithm,
@@ -212,19 +220,29 @@ fn to_value<T: Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::internal(&e))
 }
 
+/// A participant's keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    pub result: crate::result::Outcome,
+    pub keys: Vec<KeyOut>,
+}
+
 /// The caller's own keys (signed).
 #[utoipa::path(
     get,
     path = "/v1/me/keys",
     security(("signature" = [])),
-    responses((status = 200, body = [KeyOut]), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, body = KeyList), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"))
 )]
 pub async fn my_list(
     State(state): State<AppState>,
     caller: SignedCaller,
-) -> Result<axum::Json<Vec<KeyOut>>, ApiError> {
+) -> Result<axum::Json<KeyList>, ApiError> {
     caller.allow(&state, CallKind::Read, None)?;
-    Ok(axum::Json(list(&state, caller.id()).await?))
+    Ok(axum::Json(KeyList {
+        result: crate::result::Outcome::success(),
+        keys: list(&state, caller.id()).await?,
+    }))
 }
 
 /// Register a new key version (signed with a key the caller holds; the

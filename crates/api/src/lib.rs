@@ -147,6 +147,8 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         keys::GatewayKeyOut,
         keys::KeyIn,
         keys::KeyOut,
+        keys::KeyList,
+        participants::Me,
         keys::RevokeIn,
         merchants::MerchantIn,
         merchants::MerchantOut,

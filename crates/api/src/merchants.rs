@@ -13,6 +13,7 @@ use store::{MerchantRecord, StoreError, Upserted};
 use crate::idempotent::once;
 use crate::json::Json;
 use crate::problem::ApiError;
+use crate::result::Outcome;
 use crate::signed::SignedCaller;
 use crate::{AppState, now_ms, rfc3339};
 
@@ -52,6 +53,7 @@ pub struct IdentifierIo {
 /// A registered merchant.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MerchantOut {
+    pub result: Outcome,
     /// The gateway merchant id.
     pub id: String,
     pub acquirer_id: String,
@@ -71,6 +73,7 @@ impl From<MerchantRecord> for MerchantOut {
     fn from(r: MerchantRecord) -> Self {
         let m = r.merchant;
         MerchantOut {
+            result: Outcome::success(),
             id: r.id,
             acquirer_id: r.acquirer_id,
             acquirer_merchant_id: m.acquirer_merchant_id,
@@ -191,6 +194,7 @@ pub struct ListQuery {
 /// A page of merchants.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MerchantPage {
+    pub result: Outcome,
     pub merchants: Vec<MerchantOut>,
     /// Pass as `after` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -228,6 +232,7 @@ pub async fn list(
         .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();
     Ok(axum::Json(MerchantPage {
+        result: Outcome::success(),
         merchants: rows.into_iter().map(MerchantOut::from).collect(),
         next_after,
     }))
@@ -330,6 +335,7 @@ pub struct RowError {
 /// What a bulk upload did, row by row.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkReport {
+    pub result: Outcome,
     pub rows: u64,
     pub created: u64,
     pub updated: u64,
@@ -424,53 +430,92 @@ async fn run_bulk(state: &AppState, acquirer: &str, body: &[u8]) -> Result<BulkR
             format!("the header row must be {}", CSV_COLUMNS.join(",")),
         ));
     }
+    // Read and check every row first: a file over the row limit is
+    // refused whole, before anything is kept.
+    let records: Vec<Result<csv::StringRecord, csv::Error>> = reader
+        .records()
+        .take(
+            usize::try_from(state.limits.bulk_rows_max)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+        )
+        .collect();
+    if u64::try_from(records.len()).unwrap_or(u64::MAX) > state.limits.bulk_rows_max {
+        return Err(ApiError::new(
+            "BAD_REQUEST",
+            format!("the file has more than {} rows", state.limits.bulk_rows_max),
+        ));
+    }
     let mut report = BulkReport {
-        rows: 0,
+        result: Outcome::success(),
+        rows: u64::try_from(records.len()).unwrap_or(u64::MAX),
         created: 0,
         updated: 0,
         failed: 0,
         errors: Vec::new(),
     };
-    for row in reader.records() {
-        report.rows += 1;
-        if report.rows > state.limits.bulk_rows_max {
-            return Err(ApiError::new(
-                "BAD_REQUEST",
-                format!("the file has more than {} rows", state.limits.bulk_rows_max),
-            ));
-        }
-        let line = report.rows + 1;
-        let (amid, outcome) = match row {
-            Err(e) => (
-                None,
-                Err(ApiError::new("BAD_REQUEST", format!("not a CSV row: {e}"))),
-            ),
-            Ok(rec) => {
-                let amid = rec.get(0).filter(|s| !s.is_empty()).map(str::to_string);
-                let outcome = match merchant_from_row(&rec) {
-                    Err(e) => Err(e),
-                    Ok(m) => upsert(state, acquirer, m).await.map(|(_, how)| how),
-                };
-                (amid, outcome)
+    let limits = MerchantLimits::default();
+    // (line, acquirer merchant id) of each row sent to the store, in order.
+    let mut sent: Vec<(u64, Option<String>)> = Vec::new();
+    let mut batch = Vec::new();
+    for (i, row) in records.into_iter().enumerate() {
+        let line = u64::try_from(i).unwrap_or(u64::MAX).saturating_add(2);
+        let amid = row
+            .as_ref()
+            .ok()
+            .and_then(|r| r.get(0))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let checked = row
+            .map_err(|e| ApiError::new("BAD_REQUEST", format!("not a CSV row: {e}")))
+            .and_then(|rec| merchant_from_row(&rec))
+            .and_then(|m| {
+                m.validate(&limits)
+                    .map_err(|e| ApiError::new("FIELD_INVALID", e.message).field(e.field))?;
+                Ok(m)
+            });
+        match checked {
+            Ok(m) => {
+                sent.push((line, amid));
+                batch.push((m, format!("gm-{}", uuid::Uuid::now_v7().simple())));
             }
-        };
+            Err(e) => report.refuse(line, amid, &e),
+        }
+    }
+    let outcomes = state
+        .store
+        .merchant_upsert_many(acquirer, batch, now_ms())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    for ((line, amid), outcome) in sent.into_iter().zip(outcomes) {
         match outcome {
             Ok(Upserted::Created) => report.created += 1,
             Ok(Upserted::Updated) => report.updated += 1,
-            Err(e) if e.status().is_server_error() => return Err(e),
-            Err(e) => {
-                report.failed += 1;
-                report.errors.push(RowError {
+            Err(StoreError::Conflict(m)) => {
+                report.refuse(
                     line,
-                    acquirer_merchant_id: amid,
-                    code: e.code.to_string(),
-                    field: e.field.clone(),
-                    message: e.detail.clone(),
-                });
+                    amid,
+                    &ApiError::new("IDENTIFIER_TAKEN", m).field("identifiers"),
+                );
             }
+            Err(other) => return Err(ApiError::internal(&other)),
         }
     }
+    report.errors.sort_by_key(|e| e.line);
     Ok(report)
+}
+
+impl BulkReport {
+    fn refuse(&mut self, line: u64, acquirer_merchant_id: Option<String>, e: &ApiError) {
+        self.failed += 1;
+        self.errors.push(RowError {
+            line,
+            acquirer_merchant_id,
+            code: e.code.to_string(),
+            field: e.field.clone(),
+            message: e.detail.clone(),
+        });
+    }
 }
 
 fn merchant_from_row(rec: &csv::StringRecord) -> Result<Merchant, ApiError> {

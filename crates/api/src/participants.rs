@@ -346,18 +346,30 @@ pub async fn update(
     Ok(axum::Json(p.into()))
 }
 
+/// The caller's own record, with the `result` every participant answer
+/// carries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub result: crate::result::Outcome,
+    #[serde(flatten)]
+    pub participant: ParticipantOut,
+}
+
 /// The caller's own participant record (signed; any stage but suspended
 /// and terminated).
 #[utoipa::path(
     get,
     path = "/v1/me",
     security(("signature" = [])),
-    responses((status = 200, body = ParticipantOut), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, body = Me), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"))
 )]
 pub async fn me(
     State(state): State<AppState>,
     caller: crate::signed::SignedCaller,
-) -> Result<axum::Json<ParticipantOut>, ApiError> {
+) -> Result<axum::Json<Me>, ApiError> {
     caller.allow(&state, participant::CallKind::Read, None)?;
-    Ok(axum::Json(caller.participant.into()))
+    Ok(axum::Json(Me {
+        result: crate::result::Outcome::success(),
+        participant: caller.participant.into(),
+    }))
 }

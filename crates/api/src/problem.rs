@@ -106,11 +106,6 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         "The request id was used before by this participant for this operation with other content.",
     ),
     (
-        "REQUEST_IN_FLIGHT",
-        409,
-        "The first request with this request id is still being worked on; ask again.",
-    ),
-    (
         "KEY_LAST_USABLE",
         409,
         "The key is the participant's only usable one; register another first (or ask the operator).",

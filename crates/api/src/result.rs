@@ -9,6 +9,11 @@ use serde::Serialize;
 pub const RESULTS: &[(&str, &str, &str)] = &[
     ("SUCCESS", "S", "Done."),
     (
+        "REQUEST_IN_FLIGHT",
+        "U",
+        "The first request with this request id is still being worked on (`gateway_id` names it); ask again.",
+    ),
+    (
         "FX_RATE_UNAVAILABLE",
         "F",
         "No eligible FX provider has a fresh rate for the pair (directly or through the pivot).",

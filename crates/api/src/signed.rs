@@ -42,6 +42,10 @@ pub struct SigningConfig {
     /// How long a participant's previous key stays valid after it registers
     /// a new one.
     pub key_overlap_s: i64,
+    /// How long after a rotation the gateway's new key starts to sign: at
+    /// least twice the nodes' 30-second reload, so that every node
+    /// publishes it first.
+    pub gateway_key_activation_s: i64,
 }
 
 impl Default for SigningConfig {
@@ -49,6 +53,7 @@ impl Default for SigningConfig {
         SigningConfig {
             skew_window_s: 300,
             key_overlap_s: 86_400,
+            gateway_key_activation_s: 60,
         }
     }
 }

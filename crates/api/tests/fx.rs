@@ -382,6 +382,14 @@ async fn bad_fx_input_is_refused_and_changes_nothing() {
             )
             .await;
         assert_eq!(r.json["field"], "rules[0].bps");
+        let r = w
+            .admin(
+                "PUT",
+                "/v1/admin/fx/markups",
+                Some(json!({"rules": [{"from": "MNT", "bps": 1}, {"to": "CNY", "bps": 2}]})),
+            )
+            .await;
+        assert_eq!(r.json["field"], "rules[1]", "{}", r.json);
     }
 }
 

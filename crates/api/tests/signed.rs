@@ -373,8 +373,9 @@ async fn rotation_overlaps_and_revocation_is_immediate() {
             StatusCode::OK
         );
         let keys = w.call(&p2, "GET", "/v1/me/keys", None).await;
-        assert_eq!(keys.json[0]["status"], "expiring");
-        assert_eq!(keys.json[1]["status"], "active");
+        assert_eq!(keys.json["result"]["status"], "S");
+        assert_eq!(keys.json["keys"][0]["status"], "expiring");
+        assert_eq!(keys.json["keys"][1]["status"], "active");
         // Revoking the old one: refused from then on.
         let r = w
             .call(
@@ -446,7 +447,29 @@ async fn rotation_overlaps_and_revocation_is_immediate() {
         // verify with the new one.
         let r = w.admin("POST", "/v1/admin/gateway-keys/rotate", None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-        assert_eq!(r.json["keys"][0]["key_version"], 2);
+        // Published first, signing a minute later.
+        assert_eq!(
+            (
+                r.json["keys"][0]["key_version"].as_i64(),
+                r.json["keys"][0]["status"].as_str()
+            ),
+            (Some(2), Some("next"))
+        );
+        assert_eq!(r.json["keys"][1]["status"], "current");
+        let mut w0 = w0;
+        w0.state.signing.gateway_key_activation_s = 0;
+        let r = w0
+            .admin("POST", "/v1/admin/gateway-keys/rotate", None)
+            .await;
+        assert_eq!(
+            (
+                r.json["keys"][0]["key_version"].as_i64(),
+                r.json["keys"][0]["status"].as_str()
+            ),
+            (Some(3), Some("current")),
+            "{}",
+            r.json
+        );
         assert_eq!(r.json["keys"][1]["status"], "previous");
         let q2 = Party {
             id: "alipay".into(),
@@ -458,7 +481,7 @@ async fn rotation_overlaps_and_revocation_is_immediate() {
             r.headers["signature"]
                 .to_str()
                 .unwrap()
-                .contains("keyVersion=2")
+                .contains("keyVersion=3")
         );
     }
 }
@@ -606,7 +629,7 @@ async fn participants_never_see_each_others_merchants_or_keys() {
         // Keys: each sees its own; a version names its own key only.
         let r = w.call(&b, "GET", "/v1/me/keys", None).await;
         assert!(
-            r.json
+            r.json["keys"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -741,5 +764,49 @@ async fn logs_at_the_most_verbose_level_hold_no_key_token_or_signature() {
     let private_pem = sign::pkcs8_pem(b"not used").unwrap();
     for secret in [sig_b64, w.op.as_str(), &private_pem[..20], "PRIVATE KEY"] {
         assert!(!logs.contains(secret), "the logs hold {secret:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_file_over_its_row_limit_keeps_nothing_and_a_repeat_in_flight_is_u() {
+    for st in store::testing::engines("signed_bulk_limit").await {
+        let mut w = World::new(st.clone()).await;
+        w.state.limits.bulk_rows_max = 2;
+        let p = w.party("kbank", &["acquirer"], "live").await;
+        let csv = "acquirer_merchant_id,name,mcc,country,city,time_zone,kyb_status,identifiers\n\
+                   B1,One,5812,TH,Bangkok,Asia/Bangkok,verified,\n\
+                   B2,Two,5812,TH,Bangkok,Asia/Bangkok,verified,\n\
+                   B3,Three,5812,TH,Bangkok,Asia/Bangkok,verified,\n";
+        let target = "/v1/merchants/bulk?request_id=big";
+        let h = headers(&p, "POST", target, &sign::now_rfc3339(), csv.as_bytes());
+        let r = w
+            .send_signed("POST", target, &h, csv.as_bytes().to_vec(), "text/csv")
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+        let list = w.call(&p, "GET", "/v1/merchants", None).await;
+        assert_eq!(list.json["merchants"], json!([]), "nothing was kept");
+
+        // A request whose first attempt is still being worked on.
+        let body = merchant("busy", "M9", "0066899999999");
+        st.idem_begin(
+            "kbank",
+            "merchant.register",
+            "busy",
+            &api::fingerprint::fingerprint(&body),
+            "gw-1",
+            api::now_ms(),
+            60_000,
+        )
+        .await
+        .unwrap();
+        let r = w.call(&p, "POST", "/v1/merchants", Some(body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        assert_eq!(
+            (
+                r.json["result"]["status"].as_str(),
+                r.json["gateway_id"].as_str()
+            ),
+            (Some("U"), Some("gw-1"))
+        );
     }
 }

@@ -23,6 +23,8 @@ pub enum ClientError {
     Keys { url: String, detail: String },
     #[error("the base URL {0:?} is not http(s)://host[:port][/prefix]")]
     BadUrl(String),
+    #[error("the answer is over {0} bytes")]
+    TooLarge(usize),
 }
 
 pub use sign::{KeySigner, Signer};
@@ -205,16 +207,15 @@ impl SignedClient {
             }),
             _ => None,
         };
-        if answer
-            .content_length()
-            .is_some_and(|n| n > u64::try_from(self.limits.answer_bytes_max).unwrap_or(u64::MAX))
-        {
-            return Err(ClientError::Keys {
-                url: self.base.clone(),
-                detail: "the answer is over the client's limit".into(),
-            });
+        // Read no more than the limit, whatever the length header says.
+        let mut answer = answer;
+        let mut body = Vec::new();
+        while let Some(chunk) = answer.chunk().await? {
+            if body.len().saturating_add(chunk.len()) > self.limits.answer_bytes_max {
+                return Err(ClientError::TooLarge(self.limits.answer_bytes_max));
+            }
+            body.extend_from_slice(&chunk);
         }
-        let body = answer.bytes().await?.to_vec();
         let verified = self.verify(method, target, signed.as_ref(), &body).await;
         Ok(Answer {
             status,

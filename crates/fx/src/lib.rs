@@ -25,6 +25,8 @@ pub enum FxError {
     NoRate { from: String, to: String },
     #[error("a markup is at most {MARKUP_BPS_MAX} basis points, not {0}")]
     MarkupTooLarge(u32),
+    #[error("markup rules {0} and {1} can both match one conversion and neither is more specific")]
+    AmbiguousMarkups(usize, usize),
 }
 
 /// Largest markup accepted (10%).
@@ -186,6 +188,12 @@ impl MarkupRule {
         Ok(())
     }
 
+    fn weight(&self) -> u32 {
+        u32::from(self.participant.is_some()) * 4
+            + u32::from(self.from.is_some())
+            + u32::from(self.to.is_some())
+    }
+
     fn matches(&self, participant: &str, from: Currency, to: Currency) -> Option<u32> {
         let mut weight = 0;
         if let Some(p) = &self.participant {
@@ -206,9 +214,33 @@ impl MarkupRule {
     }
 }
 
+/// Check a set of rules: each within bounds, and no two that can match the
+/// same conversion with the same specificity (so which applies is never a
+/// matter of order).
+pub fn check_rules(rules: &[MarkupRule]) -> Result<(), FxError> {
+    for r in rules {
+        r.validate()?;
+    }
+    for (i, a) in rules.iter().enumerate() {
+        for (j, b) in rules.iter().enumerate().skip(i + 1) {
+            let meet =
+                |x: &Option<Currency>, y: &Option<Currency>| x.is_none() || y.is_none() || x == y;
+            let overlap = (a.participant.is_none()
+                || b.participant.is_none()
+                || a.participant == b.participant)
+                && meet(&a.from, &b.from)
+                && meet(&a.to, &b.to);
+            if overlap && a.weight() == b.weight() {
+                return Err(FxError::AmbiguousMarkups(i, j));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The markup for `participant` converting `from → to`: the most specific
-/// matching rule's, or `default_bps`. Equally specific rules: the larger
-/// markup does not win by accident; the first listed does.
+/// matching rule's, or `default_bps` (sets of rules are checked with
+/// [`check_rules`], so no two can tie).
 pub fn markup_bps(
     rules: &[MarkupRule],
     default_bps: u32,

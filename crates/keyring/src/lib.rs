@@ -44,8 +44,9 @@ pub struct PublishedKey {
     pub algorithm: &'static str,
     pub public_pem: String,
     pub created_at_ms: i64,
-    /// The key answers are signed with now (the other is the previous).
-    pub current: bool,
+    /// `current` (signs now), `previous` (signed before the last rotation)
+    /// or `next` (published ahead of the time it starts to sign).
+    pub status: &'static str,
 }
 
 struct Ring {
@@ -85,7 +86,7 @@ impl GatewayKeys {
         now_ms: i64,
     ) -> Result<GatewayKeys, KeyringError> {
         if store.gateway_keys_latest(1).await?.is_empty()
-            && insert_new(&store, provider.as_ref(), 1, now_ms).await?
+            && insert_new(&store, provider.as_ref(), 1, now_ms, now_ms).await?
         {
             tracing::info!(
                 version = 1,
@@ -93,7 +94,7 @@ impl GatewayKeys {
                 "generated the gateway's signing key"
             );
         }
-        let ring = load(&store, provider.as_ref()).await?;
+        let ring = load(&store, provider.as_ref(), now_ms).await?;
         Ok(GatewayKeys {
             store,
             provider,
@@ -101,9 +102,12 @@ impl GatewayKeys {
         })
     }
 
-    /// Add a new key version and sign with it from now on; the one before
-    /// stays published. Returns the new version.
-    pub async fn rotate(&self, now_ms: i64) -> Result<i64, KeyringError> {
+    /// Add a new key version that starts to sign `activation_delay_ms`
+    /// from now: published at once as `next`, so every node (each reloads
+    /// within its reload interval) publishes it before any signs with it.
+    /// The one it replaces stays published as `previous`. Returns the new
+    /// version.
+    pub async fn rotate(&self, now_ms: i64, activation_delay_ms: i64) -> Result<i64, KeyringError> {
         let latest = self
             .store
             .gateway_keys_latest(1)
@@ -111,16 +115,30 @@ impl GatewayKeys {
             .first()
             .map_or(0, |k| k.version);
         let version = latest.saturating_add(1);
-        if insert_new(&self.store, self.provider.as_ref(), version, now_ms).await? {
-            tracing::info!(version, "rotated the gateway's signing key");
+        let activates = now_ms.saturating_add(activation_delay_ms.max(0));
+        if insert_new(
+            &self.store,
+            self.provider.as_ref(),
+            version,
+            now_ms,
+            activates,
+        )
+        .await?
+        {
+            tracing::info!(
+                version,
+                activates_at_ms = activates,
+                "rotated the gateway's signing key"
+            );
         }
-        self.reload().await?;
-        Ok(self.current_version())
+        self.reload(now_ms).await?;
+        Ok(version)
     }
 
-    /// Pick up a rotation made by another node.
-    pub async fn reload(&self) -> Result<(), KeyringError> {
-        let ring = load(&self.store, self.provider.as_ref()).await?;
+    /// Pick up a rotation made by another node, and a key whose activation
+    /// time has come.
+    pub async fn reload(&self, now_ms: i64) -> Result<(), KeyringError> {
+        let ring = load(&self.store, self.provider.as_ref(), now_ms).await?;
         if let Ok(mut guard) = self.ring.write() {
             *guard = Arc::new(ring);
         }
@@ -135,7 +153,7 @@ impl GatewayKeys {
         self.ring().map_or(0, |r| r.version)
     }
 
-    /// The current and previous public keys.
+    /// The next (if one is waiting), current and previous public keys.
     pub fn published(&self) -> Vec<PublishedKey> {
         self.ring().map(|r| r.published.clone()).unwrap_or_default()
     }
@@ -181,6 +199,7 @@ async fn insert_new(
     provider: &dyn KeyProvider,
     version: i64,
     now_ms: i64,
+    activates_at_ms: i64,
 ) -> Result<bool, KeyringError> {
     let (key, pkcs8) = PrivateKey::generate_ed25519()?;
     let sealed = provider.seal(&pkcs8, &context(version))?;
@@ -191,14 +210,25 @@ async fn insert_new(
         sealed_private: sealed,
         kek_id: provider.id().to_string(),
         created_at_ms: now_ms,
+        activates_at_ms,
     };
     // Another node may have added this version first: theirs stands.
     Ok(store.gateway_key_insert(&row).await?)
 }
 
-async fn load(store: &Store, provider: &dyn KeyProvider) -> Result<Ring, KeyringError> {
-    let rows = store.gateway_keys_latest(2).await?;
-    let current = rows.first().ok_or_else(|| {
+async fn load(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    now_ms: i64,
+) -> Result<Ring, KeyringError> {
+    // Rotations are rare and spaced: the newest few hold the next, the
+    // current and the previous key.
+    let rows = store.gateway_keys_latest(4).await?;
+    let at = rows
+        .iter()
+        .position(|k| k.activates_at_ms <= now_ms)
+        .unwrap_or(rows.len().saturating_sub(1));
+    let current = rows.get(at).ok_or_else(|| {
         KeyringError::Sign(sign::SignError::BadKey(
             "the store holds no gateway key".into(),
         ))
@@ -223,6 +253,7 @@ async fn load(store: &Store, provider: &dyn KeyProvider) -> Result<Ring, Keyring
     let published = rows
         .iter()
         .enumerate()
+        .filter(|(i, _)| *i <= at + 1)
         .map(|(i, k)| PublishedKey {
             version: k.version,
             algorithm: if k.algorithm == "RSA256" {
@@ -232,7 +263,11 @@ async fn load(store: &Store, provider: &dyn KeyProvider) -> Result<Ring, Keyring
             },
             public_pem: k.public_pem.clone(),
             created_at_ms: k.created_at_ms,
-            current: i == 0,
+            status: match i.cmp(&at) {
+                std::cmp::Ordering::Less => "next",
+                std::cmp::Ordering::Equal => "current",
+                std::cmp::Ordering::Greater => "previous",
+            },
         })
         .collect();
     Ok(Ring {
@@ -283,14 +318,30 @@ mod tests {
         public.verify(content, &header.signature).unwrap();
         assert_eq!(header.key_version, 1);
 
-        assert_eq!(a.rotate(3).await.unwrap(), 2);
+        // A rotation is published first and signs only from its activation.
+        assert_eq!(a.rotate(3, 1_000).await.unwrap(), 2);
         let published = a.published();
-        assert_eq!((published[0].version, published[0].current), (2, true));
-        assert_eq!((published[1].version, published[1].current), (1, false));
-        // b signs with the old key until it reloads.
-        assert_eq!(b.current_version(), 1);
-        b.reload().await.unwrap();
-        assert_eq!(b.current_version(), 2);
+        assert_eq!((published[0].version, published[0].status), (2, "next"));
+        assert_eq!((published[1].version, published[1].status), (1, "current"));
+        assert_eq!(a.current_version(), 1);
+        b.reload(500).await.unwrap();
+        assert_eq!(
+            b.published(),
+            a.published(),
+            "every node publishes the next key"
+        );
+        for node in [&a, &b] {
+            node.reload(1_003).await.unwrap();
+            assert_eq!(node.current_version(), 2);
+            let p = node.published();
+            assert_eq!(
+                (p[0].status, p[1].status, p.len()),
+                ("current", "previous", 2)
+            );
+        }
+        // Immediately active when asked.
+        assert_eq!(a.rotate(2_000, 0).await.unwrap(), 3);
+        assert_eq!(a.current_version(), 3);
 
         let (other, _) = LocalKek::generate().unwrap();
         let refused = GatewayKeys::load_or_create(s.clone(), Arc::new(other), 4)

@@ -51,6 +51,8 @@ pub enum MoneyError {
         "{0:?} is not a rate: a positive decimal, at most {RATE_DIGITS_MAX} significant digits"
     )]
     BadRate(String),
+    #[error("refund: {0}")]
+    Refund(String),
 }
 
 /// Most significant digits a rate may have.
@@ -524,28 +526,31 @@ pub fn refund_shares(
     if base_total <= 0 || base_refunded_after <= 0 {
         return Err(MoneyError::NotPositive);
     }
+    let refund = |why: &str| MoneyError::Refund(why.to_string());
     if base_refunded_after > base_total {
-        return Err(MoneyError::Overflow);
+        return Err(refund("the refunds would exceed the original amount"));
     }
     if originals.len() != refunded.len() {
-        return Err(MoneyError::CurrencyMismatch(
-            "originals".into(),
-            "refunded".into(),
-        ));
+        return Err(refund("one refunded amount per original amount"));
+    }
+    if originals.first().map(|o| o.minor) != Some(base_total) {
+        return Err(refund("the total is the first original amount"));
     }
     originals
         .iter()
         .zip(refunded)
         .map(|(o, r)| {
             o.same(*r)?;
+            if o.minor < 0 || r.minor < 0 {
+                return Err(refund("amounts are not negative"));
+            }
             let cumulative = (i128::from(o.minor) * i128::from(base_refunded_after))
                 .div_euclid(i128::from(base_total));
             let share = cumulative - i128::from(r.minor);
-            let minor = i64::try_from(share).map_err(|_| MoneyError::Overflow)?;
-            if minor < 0 {
-                // Earlier refunds took more than this share: nothing more.
-                return Ok(Money::zero(o.currency));
+            if share < 0 {
+                return Err(refund("more was refunded before than the pro-rata share"));
             }
+            let minor = i64::try_from(share).map_err(|_| MoneyError::Overflow)?;
             Ok(Money::new(minor, o.currency))
         })
         .collect()
@@ -744,5 +749,22 @@ mod tests {
         assert_eq!(refunded, originals.to_vec());
         assert!(refund_shares(&originals, &refunded, 1_000, 1_001).is_err());
         assert!(refund_shares(&originals, &refunded, 1_000, 0).is_err());
+        // The total must be the first amount; nothing negative; no earlier
+        // over-refund hidden.
+        let none = [Money::zero(thb), Money::zero(cny)];
+        assert!(matches!(
+            refund_shares(&originals, &none, 999, 1),
+            Err(MoneyError::Refund(_))
+        ));
+        let negative = [Money::new(1_000, thb), Money::new(-5, cny)];
+        assert!(matches!(
+            refund_shares(&negative, &none, 1_000, 1),
+            Err(MoneyError::Refund(_))
+        ));
+        let over = [Money::zero(thb), Money::new(200, cny)];
+        assert!(matches!(
+            refund_shares(&originals, &over, 1_000, 500),
+            Err(MoneyError::Refund(_))
+        ));
     }
 }

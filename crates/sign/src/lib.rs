@@ -162,6 +162,9 @@ const OID_RSA: &str = "1.2.840.113549.1.1.1";
 /// Smallest RSA modulus accepted, in bits.
 pub const RSA_BITS_MIN: usize = 2048;
 
+/// Largest RSA modulus accepted, in bits (what the verifier takes).
+pub const RSA_BITS_MAX: usize = 8192;
+
 #[derive(der::Sequence)]
 struct RsaPublicKeyDer<'a> {
     modulus: der::asn1::UintRef<'a>,
@@ -191,10 +194,13 @@ impl PublicKey {
             OID_RSA => {
                 let key = <RsaPublicKeyDer<'_> as der::Decode>::from_der(&raw)
                     .map_err(|e| SignError::BadKey(format!("not an RSA public key: {e}")))?;
-                let bits = key.modulus.as_bytes().len() * 8;
-                if bits < RSA_BITS_MIN {
+                // The modulus without its leading zero bits.
+                let bytes = key.modulus.as_bytes();
+                let lead = bytes.first().map_or(8, |b| b.leading_zeros() as usize);
+                let bits = (bytes.len() * 8).saturating_sub(lead);
+                if !(RSA_BITS_MIN..=RSA_BITS_MAX).contains(&bits) {
                     return Err(SignError::BadKey(format!(
-                        "RSA keys are at least {RSA_BITS_MIN} bits; this is {bits}"
+                        "RSA keys are {RSA_BITS_MIN} to {RSA_BITS_MAX} bits; this is {bits}"
                     )));
                 }
                 let _ = key.public_exponent;

@@ -25,7 +25,7 @@ impl KeyRecord {
 }
 
 /// One of the gateway's signing keys, its private half sealed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct GatewayKey {
     pub version: i64,
     pub algorithm: String,
@@ -33,6 +33,8 @@ pub struct GatewayKey {
     pub sealed_private: Vec<u8>,
     pub kek_id: String,
     pub created_at_ms: i64,
+    /// When it starts to sign (it is published from its creation).
+    pub activates_at_ms: i64,
 }
 
 type KeyRow = (
@@ -193,8 +195,8 @@ impl Store {
     /// version first.
     pub async fn gateway_key_insert(&self, key: &GatewayKey) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO gateway_keys (version, algorithm, public_pem, sealed_private, kek_id, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (version) DO NOTHING",
+            "INSERT INTO gateway_keys (version, algorithm, public_pem, sealed_private, kek_id, created_at_ms, activates_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (version) DO NOTHING",
         )
         .bind(key.version)
         .bind(&key.algorithm)
@@ -202,6 +204,7 @@ impl Store {
         .bind(&key.sealed_private)
         .bind(&key.kek_id)
         .bind(key.created_at_ms)
+        .bind(key.activates_at_ms)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -209,27 +212,13 @@ impl Store {
 
     /// The newest `n` gateway keys, newest first.
     pub async fn gateway_keys_latest(&self, n: i64) -> Result<Vec<GatewayKey>, StoreError> {
-        let rows: Vec<(i64, String, String, Vec<u8>, String, i64)> = sqlx::query_as(
-            "SELECT version, algorithm, public_pem, sealed_private, kek_id, created_at_ms \
+        let rows: Vec<GatewayKey> = sqlx::query_as(
+            "SELECT version, algorithm, public_pem, sealed_private, kek_id, created_at_ms, activates_at_ms \
              FROM gateway_keys ORDER BY version DESC LIMIT $1",
         )
         .bind(n)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(version, algorithm, public_pem, sealed_private, kek_id, created_at_ms)| {
-                    GatewayKey {
-                        version,
-                        algorithm,
-                        public_pem,
-                        sealed_private,
-                        kek_id,
-                        created_at_ms,
-                    }
-                },
-            )
-            .collect())
+        Ok(rows)
     }
 }

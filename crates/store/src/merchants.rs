@@ -53,84 +53,48 @@ impl Store {
     ) -> Result<(MerchantRecord, Upserted), StoreError> {
         let (acquirer, new_id) = (acquirer_id.to_string(), new_id.to_string());
         self.write(move |conn| {
+            Box::pin(async move { upsert_in(conn, &acquirer, merchant, &new_id, now_ms).await })
+        })
+        .await
+    }
+
+    /// Register many merchants of one acquirer in one durable transaction,
+    /// each row standing alone (a savepoint each): the answer has each
+    /// row's outcome, and a refused row changes nothing.
+    pub async fn merchant_upsert_many(
+        &self,
+        acquirer_id: &str,
+        rows: Vec<(Merchant, String)>,
+        now_ms: i64,
+    ) -> Result<Vec<Result<Upserted, StoreError>>, StoreError> {
+        let acquirer = acquirer_id.to_string();
+        self.write(move |conn| {
             Box::pin(async move {
-                let m = merchant;
-                let existing: Option<(String, i64)> = sqlx::query_as(
-                    "SELECT id, created_at_ms FROM merchants WHERE acquirer_id = $1 AND acquirer_merchant_id = $2",
-                )
-                .bind(&acquirer)
-                .bind(&m.acquirer_merchant_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-                let (id, created_at_ms, how) = match existing {
-                    Some((id, created)) => {
-                        sqlx::query(
-                            "UPDATE merchants SET name = $1, mcc = $2, country = $3, city = $4, time_zone = $5, \
-                             kyb_status = $6, updated_at_ms = $7 WHERE id = $8",
-                        )
-                        .bind(&m.name)
-                        .bind(&m.mcc)
-                        .bind(&m.country)
-                        .bind(&m.city)
-                        .bind(&m.time_zone)
-                        .bind(&m.kyb_status)
-                        .bind(now_ms)
-                        .bind(&id)
+                let mut out = Vec::with_capacity(rows.len());
+                for (merchant, new_id) in rows {
+                    sqlx::query("SAVEPOINT bulk_row")
                         .execute(&mut *conn)
                         .await?;
-                        sqlx::query("DELETE FROM merchant_identifiers WHERE merchant_id = $1")
-                            .bind(&id)
-                            .execute(&mut *conn)
-                            .await?;
-                        (id, created, Upserted::Updated)
-                    }
-                    None => {
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "INSERT INTO merchants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
-                        )))
-                        .bind(&new_id)
-                        .bind(&acquirer)
-                        .bind(&m.acquirer_merchant_id)
-                        .bind(&m.name)
-                        .bind(&m.mcc)
-                        .bind(&m.country)
-                        .bind(&m.city)
-                        .bind(&m.time_zone)
-                        .bind(&m.kyb_status)
-                        .bind(now_ms)
-                        .execute(&mut *conn)
-                        .await?;
-                        (new_id, now_ms, Upserted::Created)
-                    }
-                };
-                for ident in &m.identifiers {
-                    let done = sqlx::query(
-                        "INSERT INTO merchant_identifiers (kind, value, merchant_id, acquirer_id) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING",
-                    )
-                    .bind(&ident.kind)
-                    .bind(&ident.value)
-                    .bind(&id)
-                    .bind(&acquirer)
-                    .execute(&mut *conn)
-                    .await?;
-                    if done.rows_affected() != 1 {
-                        return Err(StoreError::Conflict(format!(
-                            "{} {} already points to another merchant",
-                            ident.kind, ident.value
-                        )));
+                    match upsert_in(conn, &acquirer, merchant, &new_id, now_ms).await {
+                        Ok((_, how)) => {
+                            sqlx::query("RELEASE SAVEPOINT bulk_row")
+                                .execute(&mut *conn)
+                                .await?;
+                            out.push(Ok(how));
+                        }
+                        Err(e @ StoreError::Conflict(_)) => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT bulk_row")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("RELEASE SAVEPOINT bulk_row")
+                                .execute(&mut *conn)
+                                .await?;
+                            out.push(Err(e));
+                        }
+                        Err(other) => return Err(other),
                     }
                 }
-                Ok((
-                    MerchantRecord {
-                        id,
-                        acquirer_id: acquirer,
-                        merchant: m,
-                        created_at_ms,
-                        updated_at_ms: now_ms,
-                    },
-                    how,
-                ))
+                Ok(out)
             })
         })
         .await
@@ -235,4 +199,90 @@ impl Store {
             updated_at_ms,
         })
     }
+}
+
+/// Register or update one merchant inside a transaction.
+async fn upsert_in(
+    conn: &mut sqlx::AnyConnection,
+    acquirer: &str,
+    m: Merchant,
+    new_id: &str,
+    now_ms: i64,
+) -> Result<(MerchantRecord, Upserted), StoreError> {
+    let existing: Option<(String, i64)> = sqlx::query_as(
+        "SELECT id, created_at_ms FROM merchants WHERE acquirer_id = $1 AND acquirer_merchant_id = $2",
+    )
+    .bind(acquirer)
+    .bind(&m.acquirer_merchant_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (id, created_at_ms, how) = match existing {
+        Some((id, created)) => {
+            sqlx::query(
+                "UPDATE merchants SET name = $1, mcc = $2, country = $3, city = $4, time_zone = $5, \
+                 kyb_status = $6, updated_at_ms = $7 WHERE id = $8",
+            )
+            .bind(&m.name)
+            .bind(&m.mcc)
+            .bind(&m.country)
+            .bind(&m.city)
+            .bind(&m.time_zone)
+            .bind(&m.kyb_status)
+            .bind(now_ms)
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM merchant_identifiers WHERE merchant_id = $1")
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            (id, created, Upserted::Updated)
+        }
+        None => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO merchants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
+            )))
+            .bind(new_id)
+            .bind(acquirer)
+            .bind(&m.acquirer_merchant_id)
+            .bind(&m.name)
+            .bind(&m.mcc)
+            .bind(&m.country)
+            .bind(&m.city)
+            .bind(&m.time_zone)
+            .bind(&m.kyb_status)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await?;
+            (new_id.to_string(), now_ms, Upserted::Created)
+        }
+    };
+    for ident in &m.identifiers {
+        let done = sqlx::query(
+            "INSERT INTO merchant_identifiers (kind, value, merchant_id, acquirer_id) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING",
+        )
+        .bind(&ident.kind)
+        .bind(&ident.value)
+        .bind(&id)
+        .bind(acquirer)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "{} {} already points to another merchant",
+                ident.kind, ident.value
+            )));
+        }
+    }
+    Ok((
+        MerchantRecord {
+            id,
+            acquirer_id: acquirer.to_string(),
+            merchant: m,
+            created_at_ms,
+            updated_at_ms: now_ms,
+        },
+        how,
+    ))
 }

@@ -342,7 +342,7 @@ const KEY_RELOAD: Duration = Duration::from_secs(30);
 async fn reload_keys(keys: std::sync::Arc<keyring::GatewayKeys>) {
     loop {
         tokio::time::sleep(KEY_RELOAD).await;
-        if let Err(e) = keys.reload().await {
+        if let Err(e) = keys.reload(api::now_ms()).await {
             tracing::warn!(error = %e, "reloading the gateway keys failed");
         }
     }

@@ -13,15 +13,17 @@ CREATE TABLE participant_keys (
 );
 
 -- The gateway's own signing keys: the private half sealed under the
--- key-encryption key, never stored in the clear. The highest version not
--- retired is current; the one before it is still published.
+-- key-encryption key, never stored in the clear. The newest version whose
+-- activation time has come signs; a newer one is published before it
+-- signs, so every node publishes it first; the one before is still published.
 CREATE TABLE gateway_keys (
     version BIGINT PRIMARY KEY,
     algorithm TEXT NOT NULL,
     public_pem TEXT NOT NULL,
     sealed_private BLOB NOT NULL,
     kek_id TEXT NOT NULL,
-    created_at_ms BIGINT NOT NULL
+    created_at_ms BIGINT NOT NULL,
+    activates_at_ms BIGINT NOT NULL
 );
 
 -- The acquirers' merchants (SPEC 2.2) and the QR identifiers that point

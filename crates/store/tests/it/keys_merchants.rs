@@ -80,6 +80,7 @@ async fn keys_rotate_with_an_overlap_and_revoke_at_once() {
             sealed_private: vec![1, 2, 3, 0, 255],
             kek_id: "local-x".into(),
             created_at_ms: 5,
+            activates_at_ms: 5,
         };
         assert!(s.gateway_key_insert(&g).await.unwrap());
         assert!(!s.gateway_key_insert(&g).await.unwrap());
