@@ -42,10 +42,14 @@ pub static QRIS: Qris = Qris;
 fn is_issuer_template(code: &Code<'_>, t: &Tlv<'_>) -> bool {
     (26..=45).contains(&t.id)
         && t.is_template()
-        && (code
-            .child_value(t, 1)
-            .is_some_and(|pan| pan.starts_with("9360"))
-            || (code.value(58) == Some("ID") && account_with(code, REPOSITORY).is_some()))
+        && (code.child_value(t, 1).is_some_and(|pan| {
+            // A national merchant PAN (16-19 digits from 9360) under an
+            // issuer's own reverse-domain id, not another scheme's AID.
+            pan.starts_with("9360")
+                && (16..=19).contains(&pan.len())
+                && pan.bytes().all(|b| b.is_ascii_digit())
+                && !code.child_value(t, 0).is_some_and(|g| g.starts_with("A000"))
+        }) || (code.value(58) == Some("ID") && account_with(code, REPOSITORY).is_some()))
 }
 
 impl Profile for Qris {
