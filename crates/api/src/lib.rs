@@ -13,6 +13,7 @@ pub mod fx;
 pub mod idempotent;
 pub mod json;
 pub mod keys;
+pub mod ledger;
 pub mod merchants;
 pub mod participants;
 pub mod problem;
@@ -130,7 +131,14 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         fx::settings_put,
         fx::markups_get,
         fx::markups_put,
-        fx::quotes_list
+        fx::quotes_list,
+        ledger::accounts,
+        ledger::account,
+        ledger::trial_balance,
+        ledger::transfers,
+        ledger::set_limit,
+        ledger::top_up,
+        ledger::withdraw
     ),
     components(schemas(
         Problem,
@@ -168,7 +176,15 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         fx::QuoteIn,
         fx::QuoteOut,
         fx::Indicative,
-        fx::QuoteView
+        fx::QuoteView,
+        ledger::AccountOut,
+        ledger::Accounts,
+        ledger::CurrencyTotals,
+        ledger::TrialBalance,
+        ledger::TransferOut,
+        ledger::Transfers,
+        ledger::LimitIn,
+        ledger::FundingIn
     )),
     modifiers(&BearerScheme)
 )]
@@ -250,6 +266,13 @@ pub fn router(state: AppState) -> Router {
             get(fx::markups_get).put(fx::markups_put),
         )
         .route("/v1/admin/fx/quotes", get(fx::quotes_list))
+        .route("/v1/admin/ledger/accounts", get(ledger::accounts))
+        .route("/v1/admin/ledger/accounts/{id}", get(ledger::account))
+        .route("/v1/admin/ledger/trial-balance", get(ledger::trial_balance))
+        .route("/v1/admin/ledger/transfers", get(ledger::transfers))
+        .route("/v1/admin/ledger/limits", axum::routing::put(ledger::set_limit))
+        .route("/v1/admin/ledger/top-ups", post(ledger::top_up))
+        .route("/v1/admin/ledger/withdrawals", post(ledger::withdraw))
         .route(
             "/v1/admin/participants/{id}/stage",
             post(participants::move_stage),

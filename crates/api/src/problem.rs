@@ -111,6 +111,16 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         "The key is the participant's only usable one; register another first (or ask the operator).",
     ),
     (
+        "LIMIT_EXCEEDED",
+        409,
+        "The movement would take an account beyond its debit limit (net debit cap, prefunding or refund allowance).",
+    ),
+    (
+        "TRANSFER_EXISTS",
+        409,
+        "A transfer with this id (the request id) was made before.",
+    ),
+    (
         "IDENTIFIER_TAKEN",
         409,
         "A QR identifier of the merchant already points to another merchant.",

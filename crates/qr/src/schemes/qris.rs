@@ -48,7 +48,9 @@ fn is_issuer_template(code: &Code<'_>, t: &Tlv<'_>) -> bool {
             pan.starts_with("9360")
                 && (16..=19).contains(&pan.len())
                 && pan.bytes().all(|b| b.is_ascii_digit())
-                && !code.child_value(t, 0).is_some_and(|g| g.starts_with("A000"))
+                && !code
+                    .child_value(t, 0)
+                    .is_some_and(|g| g.starts_with("A000"))
         }) || (code.value(58) == Some("ID") && account_with(code, REPOSITORY).is_some()))
 }
 
