@@ -401,11 +401,48 @@ impl Book {
         Ok(())
     }
 
-    /// Apply transfers all or none (a payment's linked legs).
+    /// Apply transfers all or none (a payment's linked legs). A batch of
+    /// new (single or pending) transfers holds each debit limit on the
+    /// batch's final state, as the store does: the batch is atomic, so no
+    /// state in between is ever seen; a batch with posts or voids applies
+    /// one by one.
     pub fn apply_all(&mut self, ts: &[Transfer]) -> Result<(), LedgerError> {
         let mut trial = self.clone();
+        let new_only = ts
+            .iter()
+            .all(|t| matches!(t.phase, Phase::Single | Phase::Pending { .. }));
+        if !new_only || ts.len() < 2 {
+            for t in ts {
+                trial.apply(t)?;
+            }
+            *self = trial;
+            return Ok(());
+        }
+        let limits: Vec<(AccountId, Option<i64>)> = ts
+            .iter()
+            .filter_map(|t| {
+                trial
+                    .accounts
+                    .get(&t.debit)
+                    .map(|a| (a.id.clone(), a.debit_limit))
+            })
+            .collect();
+        for (id, _) in &limits {
+            trial.set_limit(id, None)?;
+        }
         for t in ts {
             trial.apply(t)?;
+        }
+        for (id, limit) in &limits {
+            trial.set_limit(id, *limit)?;
+            if let (Some(limit), Some(b)) = (limit, trial.balance(id))
+                && b.exposure() > i128::from(*limit)
+            {
+                return Err(LedgerError::LimitExceeded {
+                    account: id.key(),
+                    over: b.exposure() - i128::from(*limit),
+                });
+            }
         }
         *self = trial;
         Ok(())

@@ -15,6 +15,9 @@ pub const HOUSE_SHARDS: i64 = 16;
 /// into a float).
 pub const TRANSFER_AMOUNT_MAX: i64 = 1_000_000_000_000_000;
 
+/// Most transfers applied as one batch (a payment's legs are a handful).
+const BATCH_TRANSFERS_MAX: usize = 256;
+
 /// An account as stored: its definition and the sum of its shards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerAccount {
@@ -136,8 +139,16 @@ impl Store {
                 )));
             }
         }
+        let batched = transfers.len() > 1
+            && transfers.len() <= BATCH_TRANSFERS_MAX
+            && transfers
+                .iter()
+                .all(|t| matches!(t.phase, Phase::Single | Phase::Pending { .. }));
         self.write(move |conn| {
             Box::pin(async move {
+                if batched {
+                    return apply_batch(conn, &transfers, now_ms).await;
+                }
                 for t in &transfers {
                     apply_one(conn, t, now_ms).await?;
                 }
@@ -349,11 +360,6 @@ async fn apply_one(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let (debit_key, credit_key) = (t.debit.key(), t.credit.key());
-    for key in [&debit_key, &credit_key] {
-        if !account_exists(conn, key).await? {
-            return Err(StoreError::NotFound(format!("account {key}")));
-        }
-    }
     let (phase, pending_id, expires, open) = match &t.phase {
         Phase::Single => ("single", None, None, 0),
         Phase::Pending { expires_at_ms } => ("pending", None, Some(*expires_at_ms), 1),
@@ -431,10 +437,15 @@ async fn apply_one(
     .bind(debit_shard)
     .execute(&mut *conn)
     .await?;
+    // Nothing updated: a missing account, or the limit (asked only then,
+    // to keep the common path to the writes alone).
     if debited.rows_affected() != 1 {
+        if !account_exists(conn, &debit_key).await? {
+            return Err(StoreError::NotFound(format!("account {debit_key}")));
+        }
         return Err(StoreError::LimitExceeded(debit_key));
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    let credited = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE ledger_accounts SET {credit_set} WHERE id = $2 AND shard = $3"
     )))
     .bind(t.amount)
@@ -442,6 +453,9 @@ async fn apply_one(
     .bind(credit_shard)
     .execute(&mut *conn)
     .await?;
+    if credited.rows_affected() != 1 {
+        return Err(StoreError::NotFound(format!("account {credit_key}")));
+    }
     let inserted = sqlx::query(
         "INSERT INTO ledger_transfers (id, debit_account, debit_shard, credit_account, credit_shard, amount, currency, \
            code, reference, phase, pending_id, expires_at_ms, open, created_at_ms) \
@@ -470,4 +484,136 @@ async fn apply_one(
         )));
     }
     Ok(())
+}
+
+/// One account shard's share of a batch.
+#[derive(Default)]
+struct Delta {
+    debits_pending: i64,
+    debits_posted: i64,
+    credits_pending: i64,
+    credits_posted: i64,
+}
+
+/// Apply new (single or pending) transfers as one batch: one `UPDATE` per
+/// account shard touched, in a fixed order (so concurrent batches never
+/// lock rows in opposite orders), and one `INSERT` of all the transfers.
+/// A debit limit is held on the batch's final state of each account it
+/// debits: the batch is atomic, so no one sees a state in between.
+async fn apply_batch(
+    conn: &mut sqlx::AnyConnection,
+    transfers: &[Transfer],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut deltas: std::collections::BTreeMap<(String, i64), Delta> =
+        std::collections::BTreeMap::new();
+    let mut rows = Vec::with_capacity(transfers.len());
+    for t in transfers {
+        let (debit_key, credit_key) = (t.debit.key(), t.credit.key());
+        let (ds, cs) = (shard_of(&t.debit, &t.id), shard_of(&t.credit, &t.id));
+        let pending = matches!(t.phase, Phase::Pending { .. });
+        let d = deltas.entry((debit_key.clone(), ds)).or_default();
+        if pending {
+            d.debits_pending = d
+                .debits_pending
+                .checked_add(t.amount)
+                .ok_or_else(overflow)?;
+        } else {
+            d.debits_posted = d.debits_posted.checked_add(t.amount).ok_or_else(overflow)?;
+        }
+        let c = deltas.entry((credit_key.clone(), cs)).or_default();
+        if pending {
+            c.credits_pending = c
+                .credits_pending
+                .checked_add(t.amount)
+                .ok_or_else(overflow)?;
+        } else {
+            c.credits_posted = c
+                .credits_posted
+                .checked_add(t.amount)
+                .ok_or_else(overflow)?;
+        }
+        rows.push((t, debit_key, ds, credit_key, cs));
+    }
+    for ((key, shard), d) in &deltas {
+        let done = sqlx::query(
+            "UPDATE ledger_accounts SET debits_pending = debits_pending + $1, debits_posted = debits_posted + $2, \
+               credits_pending = credits_pending + $3, credits_posted = credits_posted + $4 \
+             WHERE id = $5 AND shard = $6 AND (debit_limit IS NULL OR $1 + $2 = 0 \
+               OR debits_pending + debits_posted + $1 + $2 - credits_posted - $4 <= debit_limit)",
+        )
+        .bind(d.debits_pending)
+        .bind(d.debits_posted)
+        .bind(d.credits_pending)
+        .bind(d.credits_posted)
+        .bind(key)
+        .bind(*shard)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            if !account_exists(conn, key).await? {
+                return Err(StoreError::NotFound(format!("account {key}")));
+            }
+            return Err(StoreError::LimitExceeded(key.clone()));
+        }
+    }
+    let mut sql = String::from(
+        "INSERT INTO ledger_transfers (id, debit_account, debit_shard, credit_account, credit_shard, amount, currency, \
+           code, reference, phase, pending_id, expires_at_ms, open, created_at_ms) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let b = i * 13;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, NULL, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9,
+            b + 10,
+            b + 11,
+            b + 12,
+            b + 13
+        ));
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (t, debit_key, ds, credit_key, cs) in &rows {
+        let (phase, expires, open) = match &t.phase {
+            Phase::Pending { expires_at_ms } => ("pending", Some(*expires_at_ms), 1i64),
+            _ => ("single", None, 0i64),
+        };
+        q = q
+            .bind(t.id.clone())
+            .bind(debit_key.clone())
+            .bind(*ds)
+            .bind(credit_key.clone())
+            .bind(*cs)
+            .bind(t.amount)
+            .bind(t.debit.currency.code())
+            .bind(t.code.as_str())
+            .bind(t.reference.clone())
+            .bind(phase)
+            .bind(expires)
+            .bind(open)
+            .bind(now_ms);
+    }
+    let inserted = q.execute(&mut *conn).await?;
+    if usize::try_from(inserted.rows_affected()).unwrap_or(0) != rows.len() {
+        return Err(StoreError::Conflict(
+            "a transfer id of the batch exists already".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn overflow() -> StoreError {
+    StoreError::Refused("a sum of the batch would overflow 64 bits".into())
 }

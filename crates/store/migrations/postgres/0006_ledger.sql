@@ -40,4 +40,5 @@ CREATE TABLE ledger_transfers (
 CREATE INDEX ledger_transfers_by_reference ON ledger_transfers (reference);
 CREATE INDEX ledger_transfers_by_debit ON ledger_transfers (debit_account, created_at_ms);
 CREATE INDEX ledger_transfers_by_credit ON ledger_transfers (credit_account, created_at_ms);
-CREATE INDEX ledger_transfers_open ON ledger_transfers (open, expires_at_ms);
+-- Only open reservations are looked up by expiry: a partial index stays small.
+CREATE INDEX ledger_transfers_open ON ledger_transfers (expires_at_ms) WHERE open = 1;

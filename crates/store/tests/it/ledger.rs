@@ -18,12 +18,36 @@ fn cny() -> Currency {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Reserve { wallet: usize, amount: i64 },
-    Post { k: usize },
-    Void { k: usize },
-    Single { from: usize, to: usize, amount: i64 },
-    TopUp { wallet: usize, amount: i64 },
-    Fee { amount: i64 },
+    Reserve {
+        wallet: usize,
+        amount: i64,
+    },
+    Post {
+        k: usize,
+    },
+    Void {
+        k: usize,
+    },
+    Single {
+        from: usize,
+        to: usize,
+        amount: i64,
+    },
+    TopUp {
+        wallet: usize,
+        amount: i64,
+    },
+    Fee {
+        amount: i64,
+    },
+    /// A payment's legs in one batch: wallet → acquirer, acquirer → the
+    /// gateway, wallet → the gateway, reserved or posted.
+    Payment {
+        wallet: usize,
+        amount: i64,
+        fee: i64,
+        pending: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -38,6 +62,16 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         (0..2usize, 1..400i64).prop_map(|(wallet, amount)| Op::TopUp { wallet, amount }),
         (1..50i64).prop_map(|amount| Op::Fee { amount }),
+        (0..2usize, 1..400i64, 1..60i64, any::<bool>()).prop_map(
+            |(wallet, amount, fee, pending)| {
+                Op::Payment {
+                    wallet,
+                    amount,
+                    fee,
+                    pending,
+                }
+            }
+        ),
     ]
 }
 
@@ -107,7 +141,68 @@ async fn run_case(store: &Store, case: &Case, ops: &[Op]) -> Result<(), TestCase
     let mut open: Vec<Transfer> = Vec::new();
     for (n, op) in ops.iter().enumerate() {
         let tid = format!("{}-t{n}", case.prefix);
+        if let Op::Payment {
+            wallet,
+            amount,
+            fee,
+            pending,
+        } = op
+        {
+            let phase = if *pending {
+                Phase::Pending {
+                    expires_at_ms: 1_000,
+                }
+            } else {
+                Phase::Single
+            };
+            let legs = vec![
+                transfer(
+                    format!("{tid}a"),
+                    case.id(*wallet),
+                    case.id(2),
+                    *amount,
+                    Code::Payment,
+                    phase.clone(),
+                ),
+                transfer(
+                    format!("{tid}b"),
+                    case.id(2),
+                    case.id(3),
+                    *fee,
+                    Code::Fee,
+                    phase.clone(),
+                ),
+                transfer(
+                    format!("{tid}c"),
+                    case.id(*wallet),
+                    case.id(3),
+                    1,
+                    Code::Rounding,
+                    phase,
+                ),
+            ];
+            let in_model = model.apply_all(&legs);
+            let in_store = store
+                .ledger_apply(legs.clone(), 10 + i64::try_from(n).unwrap())
+                .await;
+            prop_assert_eq!(
+                in_model.is_ok(),
+                in_store.is_ok(),
+                "{:?}: model {:?}, store {:?}",
+                legs,
+                in_model,
+                in_store
+            );
+            if in_model.is_ok() {
+                open.extend(
+                    legs.into_iter()
+                        .filter(|t| matches!(t.phase, Phase::Pending { .. })),
+                );
+            }
+            continue;
+        }
         let t = match op {
+            Op::Payment { .. } => continue,
             Op::Reserve { wallet, amount } => transfer(
                 tid,
                 case.id(*wallet),

@@ -1,0 +1,203 @@
+//! Ledger throughput against the engine's ceiling, same run, same engine,
+//! same durability, same batch size and concurrency.
+//!
+//! - `ledger`: payments of three balanced transfers each (payer's wallet →
+//!   acquirer, acquirer → the gateway's fee income, wallet → the gateway's
+//!   rounding account), each payment one `ledger_apply` call, from many
+//!   concurrent callers, spread over many wallets and acquirers; the
+//!   gateway's house accounts are touched by every payment.
+//! - `ledger, unsharded house`: the same with the fee and rounding accounts
+//!   kept in one row each, to show what sharding them is for.
+//! - `raw insert`: the same number of rows, three per `write` call, into a
+//!   bare table with a primary key, through the same durable write path —
+//!   the ceiling the ledger is measured against.
+//!
+//! `cargo bench -p store --bench ledger -- [payments] [callers]`; with
+//! `UNIGATE_TEST_POSTGRES_URL` set, PostgreSQL is measured too (in a schema
+//! of its own).
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ledger::{AccountId, Code, Kind, Phase, Transfer};
+use money::Currency;
+use store::{Store, StoreOptions};
+
+const WALLETS: usize = 1_000;
+const ACQUIRERS: usize = 100;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Work {
+    Ledger { sharded: bool },
+    Raw,
+}
+
+async fn setup(
+    store: &Store,
+    tag: &str,
+    sharded: bool,
+) -> (Vec<AccountId>, Vec<AccountId>, AccountId, AccountId) {
+    let c = Currency::parse("CNY").unwrap();
+    let wallets: Vec<AccountId> = (0..WALLETS)
+        .map(|i| AccountId::new(&format!("{tag}w{i}"), Kind::Settlement, c))
+        .collect();
+    let acquirers: Vec<AccountId> = (0..ACQUIRERS)
+        .map(|i| AccountId::new(&format!("{tag}a{i}"), Kind::Settlement, c))
+        .collect();
+    let (fees, rounding) = if sharded {
+        (
+            AccountId::gateway(Kind::FeeIncome, c),
+            AccountId::gateway(Kind::Rounding, c),
+        )
+    } else {
+        // Settlement-kind accounts keep one row: the unsharded hot spot.
+        (
+            AccountId::new(&format!("{tag}fees"), Kind::Settlement, c),
+            AccountId::new(&format!("{tag}rounding"), Kind::Settlement, c),
+        )
+    };
+    for a in wallets.iter().chain(&acquirers).chain([&fees, &rounding]) {
+        store.ledger_open(a, None, 0).await.unwrap();
+    }
+    (wallets, acquirers, fees, rounding)
+}
+
+async fn run(store: &Store, work: Work, payments: usize, callers: usize, tag: &str) -> f64 {
+    let accounts = match work {
+        Work::Ledger { sharded } => Some(Arc::new(setup(store, tag, sharded).await)),
+        Work::Raw => None,
+    };
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for caller in 0..callers {
+        let store = store.clone();
+        let accounts = accounts.clone();
+        let tag = tag.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut n = caller;
+            while n < payments {
+                let id = format!("{tag}p{n}");
+                match &accounts {
+                    Some(acc) => {
+                        let (wallets, acquirers, fees, rounding) = acc.as_ref();
+                        let (w, a) = (&wallets[n % WALLETS], &acquirers[n % ACQUIRERS]);
+                        let t = |suffix: &str, debit: &AccountId, credit: &AccountId, amount: i64, code: Code| Transfer {
+                            id: format!("{id}{suffix}"),
+                            debit: debit.clone(),
+                            credit: credit.clone(),
+                            amount,
+                            code,
+                            reference: id.clone(),
+                            phase: Phase::Single,
+                        };
+                        store
+                            .ledger_apply(
+                                vec![
+                                    t("a", w, a, 10_000, Code::Payment),
+                                    t("b", a, fees, 38, Code::Fee),
+                                    t("c", w, rounding, 1, Code::Rounding),
+                                ],
+                                1,
+                            )
+                            .await
+                            .unwrap();
+                    }
+                    None => {
+                        store
+                            .write(move |conn| {
+                                Box::pin(async move {
+                                    for suffix in ["a", "b", "c"] {
+                                        sqlx::query(
+                                            "INSERT INTO bench_raw (id, debit_account, credit_account, amount, reference, created_at_ms) \
+                                             VALUES ($1, $2, $3, $4, $5, $6)",
+                                        )
+                                        .bind(format!("{id}{suffix}"))
+                                        .bind("w")
+                                        .bind("a")
+                                        .bind(10_000i64)
+                                        .bind(&id)
+                                        .bind(1i64)
+                                        .execute(&mut *conn)
+                                        .await?;
+                                    }
+                                    Ok(())
+                                })
+                            })
+                            .await
+                            .unwrap();
+                    }
+                }
+                n += callers;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (payments * 3) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn measure(name: &str, store: Store, payments: usize, callers: usize) {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_raw (id TEXT PRIMARY KEY, debit_account TEXT NOT NULL, \
+         credit_account TEXT NOT NULL, amount BIGINT NOT NULL, reference TEXT NOT NULL, created_at_ms BIGINT NOT NULL)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let raw = run(&store, Work::Raw, payments, callers, "raw").await;
+    let sharded = run(
+        &store,
+        Work::Ledger { sharded: true },
+        payments,
+        callers,
+        "s",
+    )
+    .await;
+    let unsharded = run(
+        &store,
+        Work::Ledger { sharded: false },
+        payments,
+        callers,
+        "u",
+    )
+    .await;
+    println!(
+        "| {name} | {raw:.0} | {sharded:.0} ({:.2}×) | {unsharded:.0} ({:.2}×) |",
+        sharded / raw,
+        unsharded / raw
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let payments: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let callers: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(256);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        println!("{payments} payments × 3 transfers, {callers} concurrent callers; transfers (rows) per second, durably committed");
+        println!();
+        println!("| engine | raw insert (ceiling) | ledger | ledger, unsharded house |");
+        println!("|---|---|---|---|");
+        let dir = std::env::temp_dir().join(format!("unigate-ledger-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("bench.db").display());
+        let sqlite = Store::open(&url, StoreOptions::default()).await.unwrap();
+        measure("SQLite (file, WAL, synchronous=FULL)", sqlite.clone(), payments, callers).await;
+        sqlite.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Ok(base) = std::env::var("UNIGATE_TEST_POSTGRES_URL")
+            && !base.is_empty()
+        {
+            let pg = store::testing::postgres(&base, "bench_ledger").await;
+            measure("PostgreSQL (local, fsync on)", pg, payments, callers).await;
+        }
+    });
+}
