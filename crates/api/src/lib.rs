@@ -219,13 +219,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/quotes", post(fx::quote))
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), limits.body_bytes_max),
-            signed::verify_and_sign,
+            signed::verify_requests,
         ));
     let signed_bulk = Router::new()
         .route("/v1/merchants/bulk", post(merchants::bulk))
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), limits.bulk_body_bytes_max),
-            signed::verify_and_sign,
+            signed::verify_requests,
         ));
     Router::new()
         .merge(signed)
@@ -289,6 +289,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new("INTERNAL", "the gateway failed to answer; see its logs").into_response()
         }))
+        .layer(middleware::from_fn_with_state(state.clone(), signed::sign_answers))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()

@@ -1,11 +1,12 @@
 //! The participant surface's signatures, both ways (SPEC §4.1).
 //!
-//! [`verify_and_sign`] wraps every participant route: it checks the
+//! [`verify_requests`] wraps every participant route: it checks the
 //! request's `Client-Id`, `Request-Time` and `Signature` against the
 //! participant's registered key, refuses a request outside the skew window
 //! or seen before (the replay guard is in the store, shared by every
-//! node), hands the handler a [`SignedCaller`], and signs whatever is
-//! answered — refusals included — with the gateway's current key and a
+//! node) and hands the handler a [`SignedCaller`]. [`sign_answers`], the
+//! outermost layer, signs whatever is answered on those routes — refusals,
+//! timeouts and panics included — with the gateway's current key and a
 //! `Response-Time`.
 //!
 //! The order of the checks is fixed so that nothing is written for a
@@ -105,7 +106,7 @@ impl FromRequestParts<AppState> for SignedCaller {
         parts: &mut Parts,
         _state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // Present whenever the route sits behind `verify_and_sign`.
+        // Present whenever the route sits behind `verify_requests`.
         parts
             .extensions
             .get::<SignedCaller>()
@@ -131,18 +132,14 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
         })
 }
 
-/// Verify the request's signature, run the handler, sign the answer.
-pub async fn verify_and_sign(
+/// Verify the request's signature and run the handler (or refuse).
+/// [`sign_answers`], further out, signs whatever is answered.
+pub async fn verify_requests(
     State((state, body_bytes_max)): State<(AppState, usize)>,
     req: Request,
     next: Next,
 ) -> Response {
-    let method = req.method().to_string();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
-    let response = match verify(&state, req, body_bytes_max).await {
+    match verify(&state, req, body_bytes_max).await {
         Ok(req) => next.run(req).await,
         Err(refusal) => {
             metrics::counter!("unigate_signature_refusals_total", "code" => refusal.code)
@@ -150,7 +147,39 @@ pub async fn verify_and_sign(
             tracing::info!(code = refusal.code, detail = %refusal.detail, "signed request refused");
             refusal.into_response()
         }
-    };
+    }
+}
+
+/// The participant surface: every answer under these paths is signed.
+const SIGNED_PREFIXES: &[&str] = &[
+    "/v1/me",
+    "/v1/merchants",
+    "/v1/fx/rates",
+    "/v1/fx/indicative",
+    "/v1/quotes",
+];
+
+/// Whether `path` is on the participant surface.
+pub fn is_signed_route(path: &str) -> bool {
+    SIGNED_PREFIXES.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// Sign every answer on the participant surface, whatever produced it:
+/// the handler, a refused signature, a timeout, a panic, a limit. It sits
+/// outside the other layers for that reason.
+pub async fn sign_answers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !is_signed_route(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let method = req.method().to_string();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
     sign_answer(&state, &method, &target, response).await
 }
 

@@ -810,3 +810,28 @@ async fn a_bulk_file_over_its_row_limit_keeps_nothing_and_a_repeat_in_flight_is_
         );
     }
 }
+
+#[tokio::test]
+async fn faults_on_signed_routes_are_signed_too() {
+    let mut w = World::new(common::sqlite().await).await;
+    w.state.limits.header_bytes_max = 2_048;
+    let p = w.party("kbank", &["acquirer"], "live").await;
+    // Over the header limit: refused before any handler, still signed.
+    let h = headers(&p, "GET", "/v1/me", &sign::now_rfc3339(), b"");
+    let req = Request::get("/v1/me")
+        .header("Client-Id", &h.client_id)
+        .header("Request-Time", &h.time)
+        .header("Signature", &h.signature)
+        .header("x-padding", "p".repeat(4_096))
+        .body(Body::empty())
+        .unwrap();
+    let r = send(&w.state, req).await;
+    assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    w.verify_answer("GET", "/v1/me", &r);
+    // No such route under the participant surface: signed as well.
+    let r = w.call(&p, "GET", "/v1/merchants/x/y", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(api::signed::is_signed_route("/v1/quotes"));
+    assert!(!api::signed::is_signed_route("/v1/quotesx"));
+    assert!(!api::signed::is_signed_route("/v1/keys"));
+}
