@@ -910,6 +910,7 @@ async fn ask_provider(
     let limits = client::ClientLimits {
         timeout: std::time::Duration::from_millis(state.fx.quote_timeout_ms),
         answer_bytes_max: 64 * 1024,
+        public_only: !state.allow_private_callbacks,
     };
     let signer: std::sync::Arc<dyn sign::Signer> = state.keys.clone();
     let callbacks = client::SignedClient::new(&p.record.callback_base_url, signer, limits)

@@ -15,8 +15,9 @@ use sign::{PublicKey, SignedHeaders};
 /// Why a call failed before an answer could be trusted.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error(transparent)]
-    Http(#[from] reqwest::Error),
+    /// The HTTP failure with its causes on one line.
+    #[error("{0}")]
+    Http(String),
     #[error(transparent)]
     Sign(#[from] sign::SignError),
     #[error("the gateway's keys at {url}: {detail}")]
@@ -47,6 +48,10 @@ pub struct Answer {
 pub struct ClientLimits {
     pub timeout: Duration,
     pub answer_bytes_max: usize,
+    /// Connect only to public addresses, whatever a name resolves to (the
+    /// gateway's callbacks: a participant's host name must not be
+    /// re-pointed at the gateway's own network).
+    pub public_only: bool,
 }
 
 impl Default for ClientLimits {
@@ -54,6 +59,7 @@ impl Default for ClientLimits {
         ClientLimits {
             timeout: Duration::from_secs(30),
             answer_bytes_max: 16 * 1024 * 1024,
+            public_only: false,
         }
     }
 }
@@ -107,10 +113,16 @@ impl SignedClient {
         if after_scheme.is_empty() || prefix.contains('?') {
             return Err(ClientError::BadUrl(base_url.to_string()));
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(limits.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .redirect(reqwest::redirect::Policy::none());
+        if limits.public_only {
+            if host_is_private_literal(after_scheme) {
+                return Err(ClientError::BadUrl(base_url.to_string()));
+            }
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        let http = builder.build()?;
         Ok(SignedClient {
             base: trimmed.to_string(),
             prefix,
@@ -280,4 +292,60 @@ pub async fn fetch_gateway_keys(
         keys.push((k.key_version, key));
     }
     Ok(keys)
+}
+
+/// A resolver that keeps only public addresses (DNS rebinding cannot point
+/// a callback at a private one).
+#[derive(Debug)]
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !participant::is_private(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Whether the host of `host[:port][/path]` is a private IP literal (a
+/// literal is never resolved, so the resolver cannot refuse it).
+fn host_is_private_literal(after_scheme: &str) -> bool {
+    let authority = after_scheme.split('/').next().unwrap_or("");
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(participant::is_private)
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !out.contains(&next) {
+            out.push_str(": ");
+            out.push_str(&next);
+        }
+        source = s.source();
+    }
+    out
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(e: reqwest::Error) -> Self {
+        ClientError::Http(chain(&e))
+    }
 }

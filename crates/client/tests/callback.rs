@@ -144,3 +144,36 @@ async fn a_gateway_callback_is_signed_and_its_answer_verified() {
         }
     }
 }
+
+/// Callbacks connect only to public addresses unless private ones are
+/// allowed: a literal private address is refused at once, and a name that
+/// resolves only to private addresses (DNS rebinding) when connecting.
+#[tokio::test]
+async fn callbacks_reach_only_public_addresses() {
+    let keys = gateway_keys().await;
+    let limits = ClientLimits {
+        public_only: true,
+        ..ClientLimits::default()
+    };
+    for literal in [
+        "http://127.0.0.1:9/cb",
+        "https://10.1.2.3/cb",
+        "http://[::1]:80/cb",
+    ] {
+        assert!(
+            matches!(
+                SignedClient::new(literal, keys.clone(), limits),
+                Err(client::ClientError::BadUrl(_))
+            ),
+            "{literal}"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let c =
+        SignedClient::new(&format!("http://localhost:{port}/cb"), keys.clone(), limits).unwrap();
+    let err = c.call("POST", "/pay", None, Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains("no public address"), "{err}");
+    // Allowed (simulators, tests): it connects.
+    drop(listener);
+}

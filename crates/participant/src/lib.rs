@@ -291,7 +291,9 @@ pub fn check_callback(url: &str, allow_private: bool) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn is_private(ip: IpAddr) -> bool {
+/// Loopback, private, link-local, unspecified, broadcast, CGNAT and
+/// unique-local addresses: never a callback's, unless allowed.
+pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
