@@ -146,28 +146,46 @@ async fn measure(name: &str, store: Store, payments: usize, callers: usize) {
     .execute(store.pool())
     .await
     .unwrap();
-    let raw = run(&store, Work::Raw, payments, callers, "raw").await;
-    let sharded = run(
-        &store,
-        Work::Ledger { sharded: true },
-        payments,
-        callers,
-        "s",
-    )
-    .await;
-    let unsharded = run(
-        &store,
-        Work::Ledger { sharded: false },
-        payments,
-        callers,
-        "u",
-    )
-    .await;
+    // Rounds interleaved, medians reported: this machine's fsync time
+    // drifts, and interleaving spreads the drift over all three.
+    let (mut raw, mut sharded, mut unsharded) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        raw.push(run(&store, Work::Raw, payments, callers, &format!("raw{round}")).await);
+        sharded.push(
+            run(
+                &store,
+                Work::Ledger { sharded: true },
+                payments,
+                callers,
+                &format!("s{round}"),
+            )
+            .await,
+        );
+        unsharded.push(
+            run(
+                &store,
+                Work::Ledger { sharded: false },
+                payments,
+                callers,
+                &format!("u{round}"),
+            )
+            .await,
+        );
+    }
+    let (raw, sharded, unsharded) = (median(raw), median(sharded), median(unsharded));
     println!(
         "| {name} | {raw:.0} | {sharded:.0} ({:.2}×) | {unsharded:.0} ({:.2}×) |",
         sharded / raw,
         unsharded / raw
     );
+}
+
+/// Rounds of each measurement.
+const ROUNDS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() {
@@ -182,7 +200,10 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        println!("{payments} payments × 3 transfers, {callers} concurrent callers; transfers (rows) per second, durably committed");
+        println!(
+            "{payments} payments × 3 transfers, {callers} concurrent callers, median of {ROUNDS} interleaved rounds; \
+             transfers (rows) per second, durably committed"
+        );
         println!();
         println!("| engine | raw insert (ceiling) | ledger | ledger, unsharded house |");
         println!("|---|---|---|---|");

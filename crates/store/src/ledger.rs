@@ -59,6 +59,18 @@ fn shard_of(account: &AccountId, transfer_id: &str) -> i64 {
 
 type BalanceRow = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
+/// An account's four sums now, then those of its transfers written later.
+type NowAndLater = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
 fn balance_from((dp, dpo, cp, cpo): BalanceRow) -> Balance {
     Balance {
         debits_pending: dp.unwrap_or(0),
@@ -211,33 +223,72 @@ impl Store {
             .collect())
     }
 
-    /// An account's balance rebuilt from its transfers alone, as of
-    /// `at_ms` (inclusive): the balance at a time, and the replay check.
+    /// An account's balance rebuilt from all its transfers alone: the replay
+    /// check (an audit: it reads the whole transfer table).
+    pub async fn ledger_replay(&self, id: &AccountId) -> Result<Balance, StoreError> {
+        self.effects(id, i64::MIN).await
+    }
+
+    /// An account's balance as of `at_ms` (inclusive): its balance now less
+    /// the transfers written after, read in one statement so both come
+    /// from one snapshot.
     pub async fn ledger_balance_at(
         &self,
         id: &AccountId,
         at_ms: i64,
     ) -> Result<Balance, StoreError> {
         let key = id.key();
+        let row: NowAndLater =
+            sqlx::query_as(
+                "SELECT \
+                   (SELECT CAST(SUM(debits_pending) AS BIGINT) FROM ledger_accounts WHERE id = $1), \
+                   (SELECT CAST(SUM(debits_posted) AS BIGINT) FROM ledger_accounts WHERE id = $1), \
+                   (SELECT CAST(SUM(credits_pending) AS BIGINT) FROM ledger_accounts WHERE id = $1), \
+                   (SELECT CAST(SUM(credits_posted) AS BIGINT) FROM ledger_accounts WHERE id = $1), \
+                   (SELECT CAST(SUM(CASE phase WHEN 'pending' THEN amount WHEN 'single' THEN 0 ELSE -amount END) AS BIGINT) \
+                      FROM ledger_transfers WHERE created_at_ms > $2 AND debit_account = $1), \
+                   (SELECT CAST(SUM(CASE phase WHEN 'single' THEN amount WHEN 'post' THEN amount ELSE 0 END) AS BIGINT) \
+                      FROM ledger_transfers WHERE created_at_ms > $2 AND debit_account = $1), \
+                   (SELECT CAST(SUM(CASE phase WHEN 'pending' THEN amount WHEN 'single' THEN 0 ELSE -amount END) AS BIGINT) \
+                      FROM ledger_transfers WHERE created_at_ms > $2 AND credit_account = $1), \
+                   (SELECT CAST(SUM(CASE phase WHEN 'single' THEN amount WHEN 'post' THEN amount ELSE 0 END) AS BIGINT) \
+                      FROM ledger_transfers WHERE created_at_ms > $2 AND credit_account = $1)",
+            )
+            .bind(&key)
+            .bind(at_ms)
+            .fetch_one(self.pool())
+            .await?;
+        let v = |x: Option<i64>| x.unwrap_or(0);
+        Ok(Balance {
+            debits_pending: v(row.0) - v(row.4),
+            debits_posted: v(row.1) - v(row.5),
+            credits_pending: v(row.2) - v(row.6),
+            credits_posted: v(row.3) - v(row.7),
+        })
+    }
+
+    /// The sums of an account's transfers written after `after_ms`.
+    async fn effects(&self, id: &AccountId, after_ms: i64) -> Result<Balance, StoreError> {
+        let key = id.key();
         let debit: BalanceRow = sqlx::query_as(
             "SELECT \
                CAST(SUM(CASE phase WHEN 'pending' THEN amount WHEN 'single' THEN 0 ELSE -amount END) AS BIGINT), \
                CAST(SUM(CASE phase WHEN 'single' THEN amount WHEN 'post' THEN amount ELSE 0 END) AS BIGINT), \
                0, 0 \
-             FROM ledger_transfers WHERE debit_account = $1 AND created_at_ms <= $2",
+             FROM ledger_transfers WHERE debit_account = $1 AND created_at_ms > $2",
         )
         .bind(&key)
-        .bind(at_ms)
+        .bind(after_ms)
         .fetch_one(self.pool())
         .await?;
         let credit: BalanceRow = sqlx::query_as(
             "SELECT 0, 0, \
                CAST(SUM(CASE phase WHEN 'pending' THEN amount WHEN 'single' THEN 0 ELSE -amount END) AS BIGINT), \
                CAST(SUM(CASE phase WHEN 'single' THEN amount WHEN 'post' THEN amount ELSE 0 END) AS BIGINT) \
-             FROM ledger_transfers WHERE credit_account = $1 AND created_at_ms <= $2",
+             FROM ledger_transfers WHERE credit_account = $1 AND created_at_ms > $2",
         )
         .bind(&key)
-        .bind(at_ms)
+        .bind(after_ms)
         .fetch_one(self.pool())
         .await?;
         let (d, c) = (balance_from(debit), balance_from(credit));

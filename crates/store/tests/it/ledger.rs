@@ -290,7 +290,12 @@ async fn run_case(store: &Store, case: &Case, ops: &[Op]) -> Result<(), TestCase
             );
         }
         // Replaying the transfers rebuilds the balance.
-        let replayed = store.ledger_balance_at(id, i64::MAX).await.unwrap();
+        let replayed = store.ledger_replay(id).await.unwrap();
+        // As of before the first transfer: nothing.
+        prop_assert_eq!(
+            store.ledger_balance_at(id, 0).await.unwrap(),
+            ledger::Balance::default()
+        );
         prop_assert_eq!(replayed, stored.balance, "replay of {}", id.key());
     }
     for (currency, posted, pending) in store.ledger_trial_balance().await.unwrap() {
