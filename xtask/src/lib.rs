@@ -168,20 +168,7 @@ pub fn error_catalogue(root: &Path) -> Vec<String> {
 /// section of `docs/error-codes.md` list the same codes with the same
 /// statuses.
 pub fn http_catalogue(root: &Path) -> Vec<String> {
-    let doc = std::fs::read_to_string(root.join("docs/error-codes.md")).unwrap_or_default();
-    let section = doc
-        .split("\n## ")
-        .find(|s| s.starts_with("HTTP API"))
-        .unwrap_or_default();
-    let documented: Vec<(String, String)> = section
-        .lines()
-        .filter_map(|l| l.strip_prefix("| `"))
-        .filter_map(|l| {
-            let (code, rest) = l.split_once('`')?;
-            let status = rest.split('|').nth(1)?.trim().to_string();
-            Some((code.to_string(), status))
-        })
-        .collect();
+    let documented = documented_codes(root, "HTTP API");
     let mut problems = Vec::new();
     for (code, status, _) in api::problem::CATALOGUE {
         if !documented
@@ -252,19 +239,7 @@ pub fn participant_docs(root: &Path) -> Vec<String> {
 
 /// `docs/error-codes.md` lists every business result code with its status.
 pub fn result_catalogue(root: &Path) -> Vec<String> {
-    let doc = std::fs::read_to_string(root.join("docs/error-codes.md")).unwrap_or_default();
-    let section = doc
-        .split("\n## ")
-        .find(|s| s.starts_with("Business results"))
-        .unwrap_or_default();
-    let documented: Vec<(String, String)> = section
-        .lines()
-        .filter_map(|l| l.strip_prefix("| `"))
-        .filter_map(|l| {
-            let (code, rest) = l.split_once('`')?;
-            Some((code.to_string(), rest.split('|').nth(1)?.trim().to_string()))
-        })
-        .collect();
+    let documented = documented_codes(root, "Business results");
     let mut problems = Vec::new();
     for (code, status, _) in api::result::RESULTS {
         if !documented.iter().any(|(c, s)| c == code && s == status) {
@@ -281,4 +256,19 @@ pub fn result_catalogue(root: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The `(code, status)` rows of a section of `docs/error-codes.md`.
+fn documented_codes(root: &Path, section: &str) -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(root.join("docs/error-codes.md")).unwrap_or_default();
+    doc.split("\n## ")
+        .find(|s| s.starts_with(section))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            let (code, rest) = l.split_once('`')?;
+            Some((code.to_string(), rest.split('|').nth(1)?.trim().to_string()))
+        })
+        .collect()
 }
