@@ -288,6 +288,7 @@ fn row_out(r: FxRateRow, now: i64, staleness_ms: i64) -> RateIo {
 
 /// A provider's history of one pair.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     pub provider: Option<String>,
@@ -986,6 +987,7 @@ fn check_quote(body: &QuoteIn) -> Result<(Currency, Money, String), ApiError> {
 
 /// An indicative rate asked for.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IndicativeQuery {
     /// The payer's currency.
@@ -1082,6 +1084,7 @@ pub async fn indicative(
 
 /// Quote history paging.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QuotesQuery {
     pub participant: Option<String>,

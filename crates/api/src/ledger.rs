@@ -65,6 +65,7 @@ pub struct Accounts {
 
 /// Whose accounts.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsQuery {
     pub owner: Option<String>,
@@ -94,6 +95,7 @@ pub async fn accounts(
 
 /// As of when.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AtQuery {
     /// RFC 3339: the balance rebuilt from the transfers up to then.
@@ -234,6 +236,7 @@ pub struct Transfers {
 
 /// Of which reference.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TransfersQuery {
     /// A payment id, top-up id…
@@ -441,4 +444,25 @@ pub async fn withdraw(
     Json(body): Json<FundingIn>,
 ) -> Result<(StatusCode, axum::Json<Transfers>), ApiError> {
     fund(&state, body, false).await
+}
+
+/// The fee schedule in force.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeeSchedule {
+    /// Each rule: optional `payer_country`, `merchant_country`, `mcc` and
+    /// `mode`; `rate_bps`, `min_minor`, `cap_minor`, `split`
+    /// (`acquirer_bps`, `wallet_bps`, `gateway_bps`), `scheme_fee_minor`.
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Vec<ledger::fees::FeeRule>,
+}
+
+/// The fee schedule in force, as configured (operator).
+#[utoipa::path(get, path = "/v1/admin/ledger/fees", security(("bearer" = [])), responses((status = 200, body = FeeSchedule)))]
+pub async fn fees(
+    State(state): State<AppState>,
+    OperatorOnly(_): OperatorOnly,
+) -> axum::Json<FeeSchedule> {
+    axum::Json(FeeSchedule {
+        rules: state.fees.rules().to_vec(),
+    })
 }

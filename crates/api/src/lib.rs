@@ -83,6 +83,8 @@ pub struct AppState {
     /// How long idempotency records are kept (SPEC §4.3: 35 days).
     pub idempotency_retention_ms: i64,
     pub fx: fx::FxConfig,
+    /// The fee schedule, checked when it was loaded.
+    pub fees: std::sync::Arc<::ledger::fees::Schedule>,
 }
 
 /// Default idempotency retention: 35 days.
@@ -138,7 +140,8 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         ledger::transfers,
         ledger::set_limit,
         ledger::top_up,
-        ledger::withdraw
+        ledger::withdraw,
+        ledger::fees
     ),
     components(schemas(
         Problem,
@@ -184,7 +187,8 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         ledger::TransferOut,
         ledger::Transfers,
         ledger::LimitIn,
-        ledger::FundingIn
+        ledger::FundingIn,
+        ledger::FeeSchedule
     )),
     modifiers(&BearerScheme)
 )]
@@ -273,6 +277,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/ledger/limits", axum::routing::put(ledger::set_limit))
         .route("/v1/admin/ledger/top-ups", post(ledger::top_up))
         .route("/v1/admin/ledger/withdrawals", post(ledger::withdraw))
+        .route("/v1/admin/ledger/fees", get(ledger::fees))
         .route(
             "/v1/admin/participants/{id}/stage",
             post(participants::move_stage),

@@ -181,6 +181,7 @@ pub async fn register(
 
 /// Paging through an acquirer's merchants.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// The last gateway merchant id of the previous page.
@@ -276,6 +277,7 @@ fn own(
 
 /// Finding a merchant by a QR identifier.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LookupQuery {
     pub kind: String,
@@ -313,6 +315,7 @@ pub async fn lookup(
 
 /// The bulk upload's request id.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BulkQuery {
     pub request_id: String,

@@ -220,6 +220,7 @@ const ROUTES: &[&str] = &[
     "/v1/admin/ledger/limits",
     "/v1/admin/ledger/top-ups",
     "/v1/admin/ledger/withdrawals",
+    "/v1/admin/ledger/fees",
     "/v1/admin/whoami",
     "/v1/admin/leases",
     "/v1/admin/participants",

@@ -47,6 +47,10 @@ pub struct Config {
     /// limits).
     pub stages: participant::StagePolicy,
     pub fx: api::fx::FxConfig,
+    /// The fee schedule (docs/ledger.md): checked when the configuration
+    /// loads; shares that do not add up to 100% or ambiguous rules are
+    /// refused.
+    pub fees: Vec<ledger::fees::FeeRule>,
     pub store: StoreConfig,
     pub jobs: JobsConfig,
 }
@@ -125,6 +129,7 @@ impl Default for Config {
             signing: api::signed::SigningConfig::default(),
             stages: participant::StagePolicy::default(),
             fx: api::fx::FxConfig::default(),
+            fees: Vec::new(),
             store: StoreConfig::default(),
             jobs: JobsConfig::default(),
         }
@@ -183,6 +188,8 @@ pub fn load(file: Option<&str>, db: Option<&str>, listen: Option<&str>) -> anyho
         config.fx.staleness_s > 0 && config.fx.quote_ttl_s > 0 && config.fx.rates_per_push_max > 0,
         "configuration: fx.staleness_s, fx.quote_ttl_s and fx.rates_per_push_max must be positive"
     );
+    ledger::fees::Schedule::load(config.fees.clone())
+        .map_err(|e| anyhow::anyhow!("configuration: fees: {e}"))?;
     anyhow::ensure!(
         config.idempotency_retention_s >= 86_400,
         "configuration: idempotency_retention_s must be at least a day (payments settle over days)"
@@ -259,6 +266,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         policy: config.stages,
         idempotency_retention_ms: config.idempotency_retention_s.saturating_mul(1000),
         fx: config.fx.clone(),
+        fees: std::sync::Arc::new(
+            ledger::fees::Schedule::load(config.fees.clone())
+                .map_err(|e| anyhow::anyhow!("configuration: fees: {e}"))?,
+        ),
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let key_reload = tokio::spawn(reload_keys(keys));

@@ -877,3 +877,48 @@ fn fx_provider_simulators_compete_over_their_callbacks() {
     assert_eq!(locked["pay_minor"], 4_804_800);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The fee schedule is checked when the configuration loads.
+#[test]
+fn a_bad_fee_schedule_is_refused_at_load() {
+    let dir = temp_dir("fees");
+    let rule = |acquirer: u32| {
+        format!(
+            r#"[[fees]]
+mcc = "5812"
+rate_bps = 38
+min_minor = 1
+cap_minor = 5000
+
+[fees.split]
+acquirer_bps = {acquirer}
+wallet_bps = 3000
+gateway_bps = 1000
+"#
+        )
+    };
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, rule(5_000)).unwrap();
+    let out = unigate(&["serve", "--config", bad.to_str().unwrap(), "--print-config"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fees: rule 0: the shares add up to 9000"),
+        "{err}"
+    );
+    let good = dir.join("good.toml");
+    std::fs::write(&good, rule(6_000)).unwrap();
+    let out = unigate(&[
+        "serve",
+        "--config",
+        good.to_str().unwrap(),
+        "--print-config",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"rate_bps\": 38"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

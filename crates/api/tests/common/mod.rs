@@ -53,6 +53,7 @@ pub fn state_with(store: Store, keys: Arc<keyring::GatewayKeys>) -> AppState {
         signing: api::signed::SigningConfig::default(),
         policy: participant::StagePolicy::default(),
         idempotency_retention_ms: api::IDEMPOTENCY_RETENTION_MS_DEFAULT,
+        fees: Arc::new(ledger::fees::Schedule::default()),
         fx: api::fx::FxConfig {
             firm_quotes: "rates".into(),
             ..api::fx::FxConfig::default()
