@@ -668,3 +668,53 @@ async fn apply_batch(
 fn overflow() -> StoreError {
     StoreError::Refused("a sum of the batch would overflow 64 bits".into())
 }
+
+impl Store {
+    /// Reservations past their expiry whose outcome nobody settled: each
+    /// is closed and its amount moved to the gateway's suspense account in
+    /// one transaction, never released (SPEC §6), until the operator
+    /// resolves it. Returns how many were moved.
+    pub async fn ledger_expire_to_suspense(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let mut moved = 0;
+        for t in self.ledger_expired(now_ms, limit).await? {
+            let (Some(debit), Some(credit)) =
+                (AccountId::parse(&t.debit), AccountId::parse(&t.credit))
+            else {
+                continue;
+            };
+            let suspense = AccountId::gateway(ledger::Kind::Suspense, debit.currency);
+            self.ledger_open(&suspense, None, now_ms).await?;
+            let close = Transfer {
+                id: format!("{}:expired", t.id),
+                debit: debit.clone(),
+                credit,
+                amount: t.amount,
+                code: ledger::Code::Suspense,
+                reference: t.reference.clone(),
+                phase: Phase::Void {
+                    pending_id: t.id.clone(),
+                },
+            };
+            let hold = Transfer {
+                id: format!("{}:suspense", t.id),
+                debit,
+                credit: suspense,
+                amount: t.amount,
+                code: ledger::Code::Suspense,
+                reference: t.reference.clone(),
+                phase: Phase::Single,
+            };
+            match self.ledger_apply(vec![close, hold], now_ms).await {
+                Ok(()) => moved += 1,
+                // Settled by its payment meanwhile: nothing to do.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(moved)
+    }
+}

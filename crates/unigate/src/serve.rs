@@ -298,7 +298,8 @@ const HOUSEKEEPING: &str = "housekeeping";
 /// Housekeeping runs on exactly one node: whoever holds the lease renews
 /// it every third of its TTL and does the work; the others try to take it.
 /// The work: forgetting idempotency records past their retention, seen
-/// signatures past their window, and long-expired leases.
+/// signatures past their window, and long-expired leases; and moving
+/// reservations past their expiry to suspense.
 async fn housekeeping(store: store::Store, node_id: String, jobs: JobsConfig) {
     let ttl = i64::try_from(jobs.lease_ttl_ms.max(300)).unwrap_or(i64::MAX);
     let tick = Duration::from_millis(jobs.lease_ttl_ms.max(300) / 3);
@@ -327,6 +328,13 @@ async fn housekeeping(store: store::Store, node_id: String, jobs: JobsConfig) {
                         let leases = store.lease_purge(now - day_ms).await?;
                         let records = store.idem_purge(now).await?;
                         let signatures = store.signature_purge(now).await?;
+                        let suspended = store.ledger_expire_to_suspense(now, 1_000).await?;
+                        if suspended > 0 {
+                            tracing::warn!(
+                                suspended,
+                                "expired reservations moved to suspense for the operator"
+                            );
+                        }
                         Ok::<_, store::StoreError>((leases, records, signatures))
                     };
                     match purged.await {

@@ -437,3 +437,56 @@ async fn racing_reservations_cannot_both_take_the_last_headroom() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_expired_reservation_moves_to_suspense_and_is_never_released() {
+    for store in engines("ledger_expiry").await {
+        let wallet = AccountId::new("hipay", Kind::Settlement, cny());
+        let acquirer = AccountId::new("kbank", Kind::Settlement, cny());
+        store.ledger_open(&wallet, Some(1_000), 1).await.unwrap();
+        store.ledger_open(&acquirer, None, 1).await.unwrap();
+        let reserve = |id: &str, expires| {
+            transfer(
+                id.into(),
+                wallet.clone(),
+                acquirer.clone(),
+                300,
+                Code::Payment,
+                Phase::Pending {
+                    expires_at_ms: expires,
+                },
+            )
+        };
+        store
+            .ledger_apply(vec![reserve("r-old", 100)], 10)
+            .await
+            .unwrap();
+        store
+            .ledger_apply(vec![reserve("r-new", 10_000)], 10)
+            .await
+            .unwrap();
+        assert_eq!(store.ledger_expire_to_suspense(5_000, 10).await.unwrap(), 1);
+        // Again: nothing left to move.
+        assert_eq!(store.ledger_expire_to_suspense(5_000, 10).await.unwrap(), 0);
+        let w = store
+            .ledger_account(&wallet)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance;
+        // The old reservation is held in suspense, still debited from the
+        // wallet (never released); the new one is still pending.
+        assert_eq!((w.debits_pending, w.debits_posted), (300, 300));
+        let suspense = AccountId::gateway(Kind::Suspense, cny());
+        let s = store
+            .ledger_account(&suspense)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance;
+        assert_eq!(s.credits_posted, 300);
+        for (currency, posted, pending) in store.ledger_trial_balance().await.unwrap() {
+            assert_eq!((posted, pending), (0, 0), "{currency}");
+        }
+    }
+}
