@@ -190,10 +190,53 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         ledger::FundingIn,
         ledger::FeeSchedule
     )),
-    modifiers(&BearerScheme)
+    modifiers(&BearerScheme, &ResponseDescriptions)
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+/// OpenAPI 3.1 requires a description on every response (the status's
+/// reason phrase where the route gives none) and unique operation ids.
+#[derive(Debug)]
+struct ResponseDescriptions;
+
+impl utoipa::Modify for ResponseDescriptions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                // Operation ids are unique across the document: handlers of
+                // different modules share names (`list`, `get`), so the
+                // module's tag goes in front.
+                if let (Some(id), Some(tag)) =
+                    (&op.operation_id, op.tags.as_ref().and_then(|t| t.first()))
+                    && !id.starts_with(tag.as_str())
+                {
+                    op.operation_id = Some(format!("{tag}_{id}"));
+                }
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(r) = response
+                        && r.description.is_empty()
+                    {
+                        r.description = status
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                            .and_then(|s| s.canonical_reason())
+                            .unwrap_or("Answer")
+                            .to_string();
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The document as served at `/openapi.json` (and committed as
 /// `docs/openapi.json`).

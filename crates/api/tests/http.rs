@@ -180,6 +180,30 @@ async fn openapi_is_served_committed_and_covers_the_routes() {
         served, committed,
         "docs/openapi.json is stale: run `cargo xtask openapi`"
     );
+    // What OpenAPI 3.1 requires and code generators rely on: a description
+    // on every response, unique operation ids, path parameters in the path.
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in served["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap().to_string();
+            assert!(ids.insert(id.clone()), "operationId {id} twice");
+            for (status, r) in op["responses"].as_object().unwrap() {
+                assert!(
+                    r["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status} has no description"
+                );
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {name} is not in the path"
+                    );
+                }
+            }
+        }
+    }
     for route in ROUTES {
         assert!(
             served["paths"].get(route).is_some(),
