@@ -63,7 +63,7 @@ fn gateway_keys_out(state: &AppState) -> GatewayKeys {
     }
 }
 
-/// The gateway's current and previous public keys, to verify its answers
+/// The gateway's next, current and previous public keys, to verify its answers
 /// and callbacks with (public).
 #[utoipa::path(get, path = "/v1/keys", responses((status = 200, body = GatewayKeys)))]
 pub async fn gateway(State(state): State<AppState>) -> axum::Json<GatewayKeys> {

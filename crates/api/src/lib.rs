@@ -530,9 +530,7 @@ async fn admin_leases(
 
 /// Unix milliseconds as RFC 3339 UTC (SPEC §4.2), to the millisecond.
 pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    sign::rfc3339_ms(ms)
 }
 
 /// Unix milliseconds now.

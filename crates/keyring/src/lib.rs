@@ -160,10 +160,6 @@ impl GatewayKeys {
 
     /// Sign `content` with the current key: the `Signature` header value.
     pub fn sign(&self, content: &[u8]) -> Result<String, KeyringError> {
-        self.sign_current(content)
-    }
-
-    fn sign_current(&self, content: &[u8]) -> Result<String, KeyringError> {
         let ring = self
             .ring()
             .ok_or_else(|| sign::SignError::BadKey("the key ring is poisoned".into()))?;
@@ -184,7 +180,7 @@ impl sign::Signer for GatewayKeys {
     }
 
     fn signature_header(&self, content: &[u8]) -> Result<String, sign::SignError> {
-        self.sign_current(content).map_err(|e| match e {
+        self.sign(content).map_err(|e| match e {
             KeyringError::Sign(e) | KeyringError::Key { cause: e, .. } => e,
             other => sign::SignError::BadKey(other.to_string()),
         })

@@ -298,10 +298,6 @@ impl Book {
         self.accounts.get(id).map(|a| a.balance)
     }
 
-    pub fn is_open(&self, pending_id: &str) -> bool {
-        self.open.contains_key(pending_id)
-    }
-
     /// Apply one transfer, or refuse it and change nothing.
     pub fn apply(&mut self, t: &Transfer) -> Result<(), LedgerError> {
         t.validate()?;

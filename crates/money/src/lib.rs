@@ -23,7 +23,7 @@ use std::str::FromStr;
 use num_bigint::BigInt;
 use num_integer::Integer;
 use num_rational::BigRational;
-use num_traits::{One, Signed, ToPrimitive, Zero};
+use num_traits::{One, ToPrimitive, Zero};
 use rust_decimal::Decimal;
 
 /// Why an amount, a currency or a rate was refused.
@@ -387,11 +387,6 @@ impl Price {
         }
     }
 
-    /// Whether `self` gives more of `to` per `from` than `other`.
-    pub fn better_than(&self, other: &Price) -> bool {
-        self.value > other.value
-    }
-
     /// The price as a decimal with `places` decimals (for display only;
     /// conversions use the exact value).
     pub fn to_decimal_string(&self, places: u32) -> String {
@@ -464,12 +459,6 @@ impl Residue {
     /// The sum of two residues, exactly.
     pub fn plus(&self, other: &Residue) -> Residue {
         Residue(&self.0 + &other.0)
-    }
-
-    /// In `10^-places` minor units, rounded half-even (for reports).
-    pub fn scaled(&self, places: u32) -> Option<i64> {
-        let scale = BigRational::from_integer(BigInt::from(10u8).pow(places));
-        round(&(&self.0 * scale), Rounding::HalfEven).to_i64()
     }
 }
 
@@ -554,11 +543,6 @@ pub fn refund_shares(
             Ok(Money::new(minor, o.currency))
         })
         .collect()
-}
-
-/// |x| < 1, for checks.
-pub fn is_below_one_unit(r: &Residue) -> bool {
-    r.0.abs() < BigRational::one()
 }
 
 #[cfg(test)]
