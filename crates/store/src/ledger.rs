@@ -5,6 +5,8 @@
 
 use ledger::{AccountId, Balance, Phase, Transfer};
 
+use sqlx::Row;
+
 use crate::{Store, StoreError};
 
 /// Shards of each of the gateway's house accounts.
@@ -586,7 +588,25 @@ async fn apply_batch(
         }
         rows.push((t, debit_key, ds, credit_key, cs));
     }
-    for ((key, shard), d) in &deltas {
+    if conn.backend_name() == "SQLite" {
+        update_all_at_once(conn, &deltas).await?;
+    } else {
+        update_in_order(conn, &deltas).await?;
+    }
+    insert_transfers(conn, &rows, now_ms).await
+}
+
+/// A batch's transfer rows: the transfer, its debit account and shard,
+/// its credit account and shard.
+type BatchRow<'t> = (&'t Transfer, String, i64, String, i64);
+
+/// PostgreSQL: one `UPDATE` per account shard in key order, so two
+/// batches never wait on each other's rows in opposite orders.
+async fn update_in_order(
+    conn: &mut sqlx::AnyConnection,
+    deltas: &std::collections::BTreeMap<(String, i64), Delta>,
+) -> Result<(), StoreError> {
+    for ((key, shard), d) in deltas {
         let done = sqlx::query(
             "UPDATE ledger_accounts SET debits_pending = debits_pending + $1, debits_posted = debits_posted + $2, \
                credits_pending = credits_pending + $3, credits_posted = credits_posted + $4 \
@@ -608,6 +628,85 @@ async fn apply_batch(
             return Err(StoreError::LimitExceeded(key.clone()));
         }
     }
+    Ok(())
+}
+
+/// SQLite: one writer, so no lock order to keep; every account shard of
+/// the batch in one `UPDATE … FROM (VALUES …)`, one statement instead of
+/// one per account (each a hop to sqlx's SQLite thread). When fewer rows
+/// change than the batch touches, an account is missing or a limit would
+/// be breached: the caller's savepoint undoes the rest.
+async fn update_all_at_once(
+    conn: &mut sqlx::AnyConnection,
+    deltas: &std::collections::BTreeMap<(String, i64), Delta>,
+) -> Result<(), StoreError> {
+    let mut sql = String::from(
+        "UPDATE ledger_accounts SET debits_pending = debits_pending + d.column1, \
+           debits_posted = debits_posted + d.column2, credits_pending = credits_pending + d.column3, \
+           credits_posted = credits_posted + d.column4 FROM (VALUES ",
+    );
+    for i in 0..deltas.len() {
+        let b = i * 6;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6
+        ));
+    }
+    sql.push_str(
+        ") AS d WHERE ledger_accounts.id = d.column5 AND ledger_accounts.shard = d.column6 \
+           AND (ledger_accounts.debit_limit IS NULL OR d.column1 + d.column2 = 0 \
+             OR ledger_accounts.debits_pending + ledger_accounts.debits_posted + d.column1 + d.column2 \
+                - ledger_accounts.credits_posted - d.column4 <= ledger_accounts.debit_limit) \
+         RETURNING ledger_accounts.id, ledger_accounts.shard",
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for ((key, shard), d) in deltas {
+        q = q
+            .bind(d.debits_pending)
+            .bind(d.debits_posted)
+            .bind(d.credits_pending)
+            .bind(d.credits_posted)
+            .bind(key.clone())
+            .bind(*shard);
+    }
+    let changed: Vec<(String, i64)> = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    if changed.len() == deltas.len() {
+        return Ok(());
+    }
+    // The first account shard, in key order, that did not change: the
+    // same one the in-order path would have stopped at.
+    for (key, shard) in deltas.keys() {
+        if changed.iter().any(|(k, s)| k == key && s == shard) {
+            continue;
+        }
+        if !account_exists(conn, key).await? {
+            return Err(StoreError::NotFound(format!("account {key}")));
+        }
+        return Err(StoreError::LimitExceeded(key.clone()));
+    }
+    Err(StoreError::Refused(
+        "the batch's accounts changed under it".into(),
+    ))
+}
+
+async fn insert_transfers(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[BatchRow<'_>],
+    now_ms: i64,
+) -> Result<(), StoreError> {
     let mut sql = String::from(
         "INSERT INTO ledger_transfers (id, debit_account, debit_shard, credit_account, credit_shard, amount, currency, \
            code, reference, phase, pending_id, expires_at_ms, open, created_at_ms) VALUES ",
@@ -636,7 +735,7 @@ async fn apply_batch(
     }
     sql.push_str(" ON CONFLICT (id) DO NOTHING");
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (t, debit_key, ds, credit_key, cs) in &rows {
+    for (t, debit_key, ds, credit_key, cs) in rows {
         let (phase, expires, open) = match &t.phase {
             Phase::Pending { expires_at_ms } => ("pending", Some(*expires_at_ms), 1i64),
             _ => ("single", None, 0i64),
