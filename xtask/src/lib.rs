@@ -1,5 +1,7 @@
 //! House rules checked by a test (`tests/tidy.rs`) and by `cargo xtask tidy`.
 
+pub mod new_connector;
+
 use std::path::{Path, PathBuf};
 
 /// The workspace root.

@@ -38,8 +38,27 @@ fn main() -> ExitCode {
                 }
             }
         }
+        "new-connector" => {
+            let Some(name) = std::env::args().nth(2) else {
+                eprintln!("usage: cargo xtask new-connector NAME");
+                return ExitCode::from(2);
+            };
+            match xtask::new_connector::new_connector(&xtask::root(), &name) {
+                Ok(files) => {
+                    for f in files {
+                        println!("wrote {}", f.display());
+                    }
+                    println!("next: cargo nextest run -p connector {name}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("new-connector: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask tidy | openapi");
+            eprintln!("usage: cargo xtask tidy | openapi | new-connector NAME");
             ExitCode::from(2)
         }
     }

@@ -18,6 +18,7 @@ pub mod merchants;
 pub mod participants;
 pub mod problem;
 pub mod result;
+pub mod routes;
 pub mod signed;
 
 use std::time::{Duration, Instant};
@@ -85,6 +86,8 @@ pub struct AppState {
     pub fx: fx::FxConfig,
     /// The fee schedule, checked when it was loaded.
     pub fees: std::sync::Arc<::ledger::fees::Schedule>,
+    /// The home country of directions and the route table's limit.
+    pub routing: routes::RoutingConfig,
 }
 
 /// Default idempotency retention: 35 days.
@@ -141,7 +144,12 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         ledger::set_limit,
         ledger::top_up,
         ledger::withdraw,
-        ledger::fees
+        ledger::fees,
+        routes::create,
+        routes::list,
+        routes::get,
+        routes::delete,
+        routes::resolve
     ),
     components(schemas(
         Problem,
@@ -188,7 +196,13 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         ledger::Transfers,
         ledger::LimitIn,
         ledger::FundingIn,
-        ledger::FeeSchedule
+        ledger::FeeSchedule,
+        routes::RouteIn,
+        routes::RouteOut,
+        routes::RouteList,
+        routes::ResolveIn,
+        routes::ResolveOut,
+        routes::Match
     )),
     modifiers(&BearerScheme, &ResponseDescriptions)
 )]
@@ -321,6 +335,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/ledger/top-ups", post(ledger::top_up))
         .route("/v1/admin/ledger/withdrawals", post(ledger::withdraw))
         .route("/v1/admin/ledger/fees", get(ledger::fees))
+        .route("/v1/admin/routes", get(routes::list).post(routes::create))
+        .route("/v1/admin/routes/resolve", post(routes::resolve))
+        .route(
+            "/v1/admin/routes/{id}",
+            get(routes::get).delete(routes::delete),
+        )
         .route(
             "/v1/admin/participants/{id}/stage",
             post(participants::move_stage),

@@ -126,6 +126,31 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         "A QR identifier of the merchant already points to another merchant.",
     ),
     (
+        "ROUTE_EXISTS",
+        409,
+        "A route for this side, kind and value exists already (delete it first to point it elsewhere).",
+    ),
+    (
+        "ROUTE_TABLE_FULL",
+        409,
+        "The route table holds `routing.routes_max` routes; delete some first.",
+    ),
+    (
+        "ROUTE_PARTICIPANT_UNKNOWN",
+        422,
+        "The route names a participant that is not registered.",
+    ),
+    (
+        "ROUTE_PARTICIPANT_ROLE",
+        422,
+        "The route's participant lacks the side's role: merchant-side routes go to acquirers, wallet-side routes to wallets.",
+    ),
+    (
+        "CODE_INVALID",
+        422,
+        "The QR payload or payment code does not decode; `detail` carries the codec's error code (`crc_mismatch`, `bad_length`, …) and message.",
+    ),
+    (
         "HEADERS_TOO_LARGE",
         431,
         "The request's headers are over `http.header_bytes_max`.",

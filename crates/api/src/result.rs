@@ -18,6 +18,16 @@ pub const RESULTS: &[(&str, &str, &str)] = &[
         "F",
         "No eligible FX provider has a fresh rate for the pair (directly or through the pivot).",
     ),
+    (
+        "ROUTE_NOT_FOUND",
+        "F",
+        "No route (and no registered merchant) matches the code on its side.",
+    ),
+    (
+        "ROUTE_AMBIGUOUS",
+        "F",
+        "Routes of equal best specificity name different participants; `candidates` lists them.",
+    ),
 ];
 
 /// The `result` object of a 200 answer.

@@ -18,6 +18,12 @@ pub enum ClientError {
     /// The HTTP failure with its causes on one line.
     #[error("{0}")]
     Http(String),
+    /// No answer within the timeout: the request may have arrived.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// No connection could be made: the request was never sent.
+    #[error("could not connect: {0}")]
+    Connect(String),
     #[error(transparent)]
     Sign(#[from] sign::SignError),
     #[error("the gateway's keys at {url}: {detail}")]
@@ -100,6 +106,19 @@ impl SignedClient {
         signer: Arc<dyn Signer>,
         limits: ClientLimits,
     ) -> Result<SignedClient, ClientError> {
+        SignedClient::over(http_client(&limits, 8)?, base_url, signer, limits)
+    }
+
+    /// A client over an existing HTTP client, sharing its pool of
+    /// keep-alive connections (the gateway's connectors keep one for all
+    /// participants). The HTTP client's own timeout and resolver apply;
+    /// `limits` bounds the answer.
+    pub fn over(
+        http: reqwest::Client,
+        base_url: &str,
+        signer: Arc<dyn Signer>,
+        limits: ClientLimits,
+    ) -> Result<SignedClient, ClientError> {
         let trimmed = base_url.trim_end_matches('/');
         let after_scheme = trimmed
             .strip_prefix("http://")
@@ -113,16 +132,9 @@ impl SignedClient {
         if after_scheme.is_empty() || prefix.contains('?') {
             return Err(ClientError::BadUrl(base_url.to_string()));
         }
-        let mut builder = reqwest::Client::builder()
-            .timeout(limits.timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if limits.public_only {
-            if host_is_private_literal(after_scheme) {
-                return Err(ClientError::BadUrl(base_url.to_string()));
-            }
-            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        if limits.public_only && host_is_private_literal(after_scheme) {
+            return Err(ClientError::BadUrl(base_url.to_string()));
         }
-        let http = builder.build()?;
         Ok(SignedClient {
             base: trimmed.to_string(),
             prefix,
@@ -294,6 +306,25 @@ pub async fn fetch_gateway_keys(
     Ok(keys)
 }
 
+/// An HTTP client with the limits' timeout, no redirects and, when
+/// `public_only`, the resolver that drops private addresses: one of these
+/// can serve many [`SignedClient::over`]s.
+pub fn http_client(
+    limits: &ClientLimits,
+    pool_idle_per_host: usize,
+) -> Result<reqwest::Client, ClientError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(limits.timeout)
+        .connect_timeout(limits.timeout)
+        .pool_max_idle_per_host(pool_idle_per_host)
+        .tcp_keepalive(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none());
+    if limits.public_only {
+        builder = builder.dns_resolver(Arc::new(PublicOnly));
+    }
+    Ok(builder.build()?)
+}
+
 /// A resolver that keeps only public addresses (DNS rebinding cannot point
 /// a callback at a private one).
 #[derive(Debug)]
@@ -346,6 +377,13 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
-        ClientError::Http(chain(&e))
+        // A connect timeout is a connect failure: nothing was sent.
+        if e.is_connect() {
+            ClientError::Connect(chain(&e))
+        } else if e.is_timeout() {
+            ClientError::Timeout(chain(&e))
+        } else {
+            ClientError::Http(chain(&e))
+        }
     }
 }

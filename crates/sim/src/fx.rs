@@ -11,10 +11,10 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use money::{Currency, Money, Rate};
 use rust_decimal::Decimal;
-use sign::{PublicKey, SignedHeaders, Signer};
+use sign::{PublicKey, Signer};
 
 /// Why the simulator could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,9 @@ pub struct FxSim {
     pub push_every_ms: u64,
     /// How long its firm quotes hold beyond what the gateway asks.
     pub quote_slack_s: i64,
+    /// The gateway's keys, when pinned; otherwise fetched from the
+    /// gateway's `GET /v1/keys`.
+    pub gateway_keys: Option<Vec<(u32, PublicKey)>>,
 }
 
 impl FxSim {
@@ -93,29 +96,22 @@ impl FxSim {
 
 struct Shared {
     sim: FxSim,
-    http: reqwest::Client,
-    gateway_keys: tokio::sync::RwLock<Vec<(u32, PublicKey)>>,
+    verifier: Verifier,
     requests: AtomicU64,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .unwrap_or(0)
-}
+use crate::peer::{GatewayKeys, Verifier, now_ms, signed_answer};
 
 /// Serve the `fx-quote` callback on `listener` and push rates until the
 /// process ends.
 pub async fn run(sim: FxSim, listener: tokio::net::TcpListener) -> Result<(), SimError> {
+    let keys = match &sim.gateway_keys {
+        Some(keys) => GatewayKeys::Pinned(keys.clone()),
+        None => GatewayKeys::Fetch(sim.gateway.clone()),
+    };
     let shared = Arc::new(Shared {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(client::ClientError::from)?,
         sim,
-        gateway_keys: tokio::sync::RwLock::new(Vec::new()),
+        verifier: Verifier::new(keys),
         requests: AtomicU64::new(0),
     });
     let pusher = tokio::spawn(push_rates(shared.clone()));
@@ -183,44 +179,6 @@ struct QuoteAsk {
     request_id: String,
 }
 
-async fn verify_gateway(
-    shared: &Shared,
-    method: &str,
-    target: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), String> {
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let signed = SignedHeaders {
-        client_id: h("client-id"),
-        time: h("request-time"),
-        signature: h("signature"),
-    };
-    if signed.client_id != "unigate" {
-        return Err("not signed by the gateway".into());
-    }
-    sign::check_time(&signed.time, now_ms(), 300).map_err(|e| e.to_string())?;
-    let try_verify = |keys: &[(u32, PublicKey)]| {
-        sign::verify_message(keys, method, target, &signed, body).map(|_| ())
-    };
-    if try_verify(&shared.gateway_keys.read().await).is_ok() {
-        return Ok(());
-    }
-    // A key not seen yet (first call, or the gateway rotated): fetch them.
-    let fresh = client::fetch_gateway_keys(&shared.http, &shared.sim.gateway)
-        .await
-        .map_err(|e| e.to_string())?;
-    let verdict = try_verify(&fresh).map_err(|e| e.to_string());
-    *shared.gateway_keys.write().await = fresh;
-    verdict
-}
-
 async fn fx_quote(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -232,39 +190,28 @@ async fn fx_quote(
         .path_and_query()
         .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
     let n = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let (status, answer) =
-        match verify_gateway(&shared, method.as_str(), &target, &headers, &body).await {
-            Err(why) => (
-                StatusCode::UNAUTHORIZED,
-                serde_json::json!({"code": "SIGNATURE_INVALID", "detail": why}),
-            ),
-            Ok(()) => {
-                tokio::time::sleep(Duration::from_millis(shared.sim.latency_ms)).await;
-                (StatusCode::OK, answer_quote(&shared, &body, n))
-            }
-        };
-    let bytes = answer.to_string().into_bytes();
-    let signed = match sign::sign_with(
-        shared.sim.signer.as_ref(),
+    let (status, answer) = match shared
+        .verifier
+        .verify(method.as_str(), &target, &headers, &body)
+        .await
+    {
+        Err(why) => (
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"code": "SIGNATURE_INVALID", "detail": why}),
+        ),
+        Ok(()) => {
+            tokio::time::sleep(Duration::from_millis(shared.sim.latency_ms)).await;
+            (StatusCode::OK, answer_quote(&shared, &body, n))
+        }
+    };
+    signed_answer(
+        &shared.sim.signer,
         method.as_str(),
         &target,
-        &sign::now_rfc3339(),
-        &bytes,
-    ) {
-        Ok(s) => s,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    };
-    (
         status,
-        [
-            ("content-type", "application/json".to_string()),
-            ("client-id", signed.client_id),
-            ("response-time", signed.time),
-            ("signature", signed.signature),
-        ],
-        bytes,
+        &answer,
+        false,
     )
-        .into_response()
 }
 
 fn answer_quote(shared: &Shared, body: &[u8], n: u64) -> serde_json::Value {

@@ -5,3 +5,5 @@
 //! generator.
 
 pub mod fx;
+pub mod participant;
+pub mod peer;

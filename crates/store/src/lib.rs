@@ -16,7 +16,10 @@ mod keys;
 mod lease;
 mod ledger;
 mod merchants;
+mod outbound;
 mod participants;
+mod payments;
+mod routes;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;
@@ -33,7 +36,13 @@ pub use crate::keys::{GatewayKey, KeyRecord};
 pub use crate::lease::Lease;
 pub use crate::ledger::{HOUSE_SHARDS, LedgerAccount, TRANSFER_AMOUNT_MAX, TransferRecord};
 pub use crate::merchants::{MerchantRecord, Upserted};
+pub use crate::outbound::OutboundCall;
 pub use crate::participants::{Participant, StageMove};
+pub use crate::payments::{
+    HistoryEntry, NewPayment, PAYMENT_DETAIL_CHARS_MAX, PAYMENT_ID_CHARS_MAX, PAYMENT_LIST_MAX,
+    PaymentRecord,
+};
+pub use crate::routes::RouteRecord;
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
 pub use crate::writer::{WriteFuture, WriterOptions};
 

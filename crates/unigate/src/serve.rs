@@ -53,6 +53,9 @@ pub struct Config {
     pub fees: Vec<ledger::fees::FeeRule>,
     pub store: StoreConfig,
     pub jobs: JobsConfig,
+    /// The home country of payment directions and the route table's limit
+    /// (docs/routing.md).
+    pub routing: api::routes::RoutingConfig,
 }
 
 /// Single-node background work.
@@ -132,6 +135,7 @@ impl Default for Config {
             fees: Vec::new(),
             store: StoreConfig::default(),
             jobs: JobsConfig::default(),
+            routing: api::routes::RoutingConfig::default(),
         }
     }
 }
@@ -190,6 +194,10 @@ pub fn load(file: Option<&str>, db: Option<&str>, listen: Option<&str>) -> anyho
     );
     ledger::fees::Schedule::load(config.fees.clone())
         .map_err(|e| anyhow::anyhow!("configuration: fees: {e}"))?;
+    config
+        .routing
+        .check()
+        .map_err(|e| anyhow::anyhow!("configuration: routing: {e}"))?;
     anyhow::ensure!(
         config.idempotency_retention_s >= 86_400,
         "configuration: idempotency_retention_s must be at least a day (payments settle over days)"
@@ -270,6 +278,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ledger::fees::Schedule::load(config.fees.clone())
                 .map_err(|e| anyhow::anyhow!("configuration: fees: {e}"))?,
         ),
+        routing: config.routing.clone(),
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let key_reload = tokio::spawn(reload_keys(keys));

@@ -922,3 +922,36 @@ gateway_bps = 1000
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"rate_bps\": 38"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[routing]`: the home country and the route table's limit, checked when
+/// the configuration loads.
+#[test]
+fn routing_configuration_is_checked() {
+    let out = unigate(&["serve", "--print-config"]);
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("\"home_country\": \"CN\""), "{printed}");
+    for (key, value, ok) in [
+        ("UNIGATE_ROUTING__HOME_COUNTRY", "MN", true),
+        ("UNIGATE_ROUTING__HOME_COUNTRY", "ZZ", false),
+        ("UNIGATE_ROUTING__HOME_COUNTRY", "cn", false),
+        ("UNIGATE_ROUTING__ROUTES_MAX", "0", false),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+            .args(["serve", "--print-config"])
+            .env(key, value)
+            .output()
+            .unwrap();
+        if ok {
+            assert!(out.status.success(), "{key}={value}");
+            assert!(String::from_utf8_lossy(&out.stdout).contains(value));
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{key}={value}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("routing"),
+                "{key}={value}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -54,6 +54,7 @@ pub fn state_with(store: Store, keys: Arc<keyring::GatewayKeys>) -> AppState {
         policy: participant::StagePolicy::default(),
         idempotency_retention_ms: api::IDEMPOTENCY_RETENTION_MS_DEFAULT,
         fees: Arc::new(ledger::fees::Schedule::default()),
+        routing: api::routes::RoutingConfig::default(),
         fx: api::fx::FxConfig {
             firm_quotes: "rates".into(),
             ..api::fx::FxConfig::default()

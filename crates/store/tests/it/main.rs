@@ -10,6 +10,8 @@ mod leases;
 mod ledger;
 mod migrations;
 mod participants;
+mod payments;
+mod routes;
 mod tokens;
 mod writes;
 
