@@ -485,7 +485,7 @@ pub async fn markups_put(
 
 /// The book as it stands: fresh rates of eligible providers, the pivot and
 /// the markups.
-struct Book {
+pub(crate) struct Book {
     rates: Vec<Quoted>,
     providers: Vec<String>,
     pivot: Currency,
@@ -637,7 +637,7 @@ pub struct Payer {
 }
 
 impl Payer {
-    fn validate(&self) -> Result<(), ApiError> {
+    pub(crate) fn validate(&self) -> Result<(), ApiError> {
         if self.id.is_empty() || self.id.chars().count() > 64 {
             return Err(ApiError::new("FIELD_INVALID", "1 to 64 characters").field("payer.id"));
         }
@@ -764,57 +764,135 @@ pub async fn quote(
         Err(e) => return e.into_response(),
     };
     let request = serde_json::to_value(&body).unwrap_or_default();
-    once(&state, caller.id(), "quote", &body.request_id, &request, || async {
-        let offers = firm_offers(&state, &book, from, receive).await;
-        let Some(priced) = book.pick(caller.id(), &offers) else {
-            let out = unavailable(receive, from);
-            return Ok((StatusCode::OK, serde_json::to_value(out).map_err(|e| ApiError::internal(&e))?));
-        };
-        let pay = money::convert(receive, &priced.price.inverse(), Rounding::Up)
-            .map_err(|e| ApiError::new("FIELD_INVALID", e.to_string()).field("receive.value"))?
-            .to;
-        let now = now_ms();
-        let id = format!("q-{}", uuid::Uuid::now_v7().simple());
-        let expires = now.saturating_add(state.fx.quote_ttl_s.saturating_mul(1000));
-        let rate = priced.price.to_decimal_string(RATE_PLACES);
-        state
-            .store
-            .fx_quote_insert(&QuoteRow {
-                id: id.clone(),
-                participant_id: caller.id().to_string(),
-                provider_id: priced.offer.provider.clone(),
-                provider_ref: priced.offer.reference.clone(),
-                from_currency: from.code().into(),
-                to_currency: receive.currency.code().into(),
-                price_num: priced.price.value().numer().to_string(),
-                price_den: priced.price.value().denom().to_string(),
-                rate: rate.clone(),
-                markup_bps: i64::from(priced.markup_bps),
-                pay_minor: pay.minor,
-                receive_minor: receive.minor,
-                payer_id: body.payer.id.clone(),
+    once(
+        &state,
+        caller.id(),
+        "quote",
+        &body.request_id,
+        &request,
+        || async {
+            let Some(row) = make_quote(
+                &state,
+                &book,
+                caller.id(),
+                &body.payer.id,
                 merchant_ref,
-                created_at_ms: now,
-                expires_at_ms: expires,
-                used_at_ms: None,
-                used_by: None,
-            })
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        tracing::info!(quote = %id, provider = %priced.offer.provider, from = %from, to = %receive.currency, "quoted");
-        let out = QuoteOut {
-            result: Outcome::success(),
-            quote_id: Some(id),
-            rate: Some(rate),
-            markup_bps: Some(priced.markup_bps),
-            provider: Some(priced.offer.provider),
-            pay: Some(pay),
-            receive,
-            expires_at: Some(rfc3339(expires)),
-        };
-        Ok((StatusCode::OK, serde_json::to_value(out).map_err(|e| ApiError::internal(&e))?))
-    })
+                from,
+                receive,
+            )
+            .await?
+            else {
+                let out = unavailable(receive, from);
+                return Ok((
+                    StatusCode::OK,
+                    serde_json::to_value(out).map_err(|e| ApiError::internal(&e))?,
+                ));
+            };
+            let out = QuoteOut {
+                result: Outcome::success(),
+                quote_id: Some(row.id),
+                rate: Some(row.rate),
+                markup_bps: u32::try_from(row.markup_bps).ok(),
+                provider: Some(row.provider_id),
+                pay: Some(Money::new(row.pay_minor, from)),
+                receive,
+                expires_at: Some(rfc3339(row.expires_at_ms)),
+            };
+            Ok((
+                StatusCode::OK,
+                serde_json::to_value(out).map_err(|e| ApiError::internal(&e))?,
+            ))
+        },
+    )
     .await
+}
+
+/// A firm quote for `participant` to pay in `from` so that the merchant
+/// receives `receive`, from the best firm offer, stored (unused) and
+/// returned; `None` when no provider can price the pair.
+pub(crate) async fn make_quote(
+    state: &AppState,
+    book: &Book,
+    participant: &str,
+    payer_id: &str,
+    merchant_ref: String,
+    from: Currency,
+    receive: Money,
+) -> Result<Option<QuoteRow>, ApiError> {
+    let offers = firm_offers(state, book, from, receive).await;
+    let Some(priced) = book.pick(participant, &offers) else {
+        return Ok(None);
+    };
+    let pay = money::convert(receive, &priced.price.inverse(), Rounding::Up)
+        .map_err(|e| ApiError::new("FIELD_INVALID", e.to_string()).field("receive.value"))?
+        .to;
+    let now = now_ms();
+    let id = format!("q-{}", uuid::Uuid::now_v7().simple());
+    let expires = now.saturating_add(state.fx.quote_ttl_s.saturating_mul(1000));
+    let row = QuoteRow {
+        id: id.clone(),
+        participant_id: participant.to_string(),
+        provider_id: priced.offer.provider.clone(),
+        provider_ref: priced.offer.reference.clone(),
+        from_currency: from.code().into(),
+        to_currency: receive.currency.code().into(),
+        price_num: priced.price.value().numer().to_string(),
+        price_den: priced.price.value().denom().to_string(),
+        rate: priced.price.to_decimal_string(RATE_PLACES),
+        markup_bps: i64::from(priced.markup_bps),
+        pay_minor: pay.minor,
+        receive_minor: receive.minor,
+        payer_id: payer_id.to_string(),
+        merchant_ref,
+        created_at_ms: now,
+        expires_at_ms: expires,
+        used_at_ms: None,
+        used_by: None,
+    };
+    state
+        .store
+        .fx_quote_insert(&row)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(quote = %id, provider = %priced.offer.provider, from = %from, to = %receive.currency, "quoted");
+    Ok(Some(row))
+}
+
+/// `amount` in the reporting currency at the rate book's mid rate (SPEC
+/// §6), if the book can tell.
+pub(crate) async fn reporting_amount(
+    state: &AppState,
+    amount: Money,
+) -> Result<Option<Money>, ApiError> {
+    let reporting =
+        Currency::parse(&state.fx.reporting_currency).map_err(|e| ApiError::internal(&e))?;
+    let book = load_book(state).await?;
+    Ok(book
+        .reporting(amount, reporting)
+        .map(|m| Money::new(m, reporting)))
+}
+
+/// An indicative price for `participant` (rate text and what `receive`
+/// would cost), if the book can price the pair.
+pub(crate) async fn indicative_for(
+    state: &AppState,
+    participant: &str,
+    from: Currency,
+    receive: Money,
+) -> Result<Option<(String, Money)>, ApiError> {
+    let book = load_book(state).await?;
+    let Some(priced) = book.price(participant, from, receive.currency) else {
+        return Ok(None);
+    };
+    let pay = money::convert(receive, &priced.price.inverse(), Rounding::Up)
+        .map_err(|e| ApiError::new("FIELD_INVALID", e.to_string()))?
+        .to;
+    Ok(Some((priced.price.to_decimal_string(RATE_PLACES), pay)))
+}
+
+/// The rate book as it stands (for the payment flows' own quotes).
+pub(crate) async fn book(state: &AppState) -> Result<Book, ApiError> {
+    load_book(state).await
 }
 
 /// The firm offers for a quote: with `firm_quotes = "callback"`, each

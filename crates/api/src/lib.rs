@@ -16,6 +16,7 @@ pub mod keys;
 pub mod ledger;
 pub mod merchants;
 pub mod participants;
+pub mod payments;
 pub mod problem;
 pub mod result;
 pub mod routes;
@@ -88,6 +89,9 @@ pub struct AppState {
     pub fees: std::sync::Arc<::ledger::fees::Schedule>,
     /// The home country of directions and the route table's limit.
     pub routing: routes::RoutingConfig,
+    pub payments: payments::PaymentsConfig,
+    /// The participants' callbacks, in each one's dialect.
+    pub connectors: std::sync::Arc<connector::Connectors>,
 }
 
 /// Default idempotency retention: 35 days.
@@ -128,6 +132,10 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         merchants::get,
         merchants::bulk,
         fx::push,
+        payments::consult,
+        payments::create,
+        payments::get,
+        payments::by_request,
         fx::quote,
         fx::indicative,
         fx::house_put,
@@ -278,6 +286,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/fx/rates", post(fx::push))
         .route("/v1/fx/indicative", get(fx::indicative))
         .route("/v1/quotes", post(fx::quote))
+        .route("/v1/mpm/consult", post(payments::consult))
+        .route(
+            "/v1/payments",
+            get(payments::by_request).post(payments::create),
+        )
+        .route("/v1/payments/{id}", get(payments::get))
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), limits.body_bytes_max),
             signed::verify_requests,

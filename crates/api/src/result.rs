@@ -28,6 +28,89 @@ pub const RESULTS: &[(&str, &str, &str)] = &[
         "F",
         "Routes of equal best specificity name different participants; `candidates` lists them.",
     ),
+    (
+        "CODE_EXPIRED",
+        "F",
+        "The code's own expiry (KHQR 99, PayNow 04, FPS 05) has passed.",
+    ),
+    (
+        "MERCHANT_NOT_FOUND",
+        "F",
+        "The acquirer does not know the merchant behind the code, or no merchant of the acquirer is registered under that id (CPM).",
+    ),
+    (
+        "CURRENCY_MISMATCH",
+        "F",
+        "The amount is not in the merchant's currency (the code's tag 53 or the acquirer's answer).",
+    ),
+    (
+        "AMOUNT_MISMATCH",
+        "F",
+        "A dynamic code fixes its amount, and the payment is for another.",
+    ),
+    (
+        "ORDER_USED",
+        "F",
+        "The dynamic code's (or CPM) order was paid already: orders are single use per acquirer.",
+    ),
+    (
+        "NOT_CROSS_BORDER",
+        "F",
+        "The payer and the merchant are both in the home country: not a payment this gateway carries.",
+    ),
+    (
+        "QUOTE_REQUIRED",
+        "F",
+        "The wallet settles in another currency than the merchant's: the payment needs a firm quote (`quote_id`).",
+    ),
+    ("QUOTE_NOT_FOUND", "F", "No such quote of the caller's."),
+    ("QUOTE_USED", "F", "The quote was used by another payment."),
+    ("QUOTE_EXPIRED", "F", "The quote's expiry has passed."),
+    (
+        "QUOTE_MISMATCH",
+        "F",
+        "The quote is bound to another payer, merchant or order, amount or pair.",
+    ),
+    (
+        "CAP_EXCEEDED",
+        "F",
+        "The wallet's net debit cap or prefunding in its settlement currency does not cover the payment; nothing moved.",
+    ),
+    (
+        "AMOUNT_TOO_SMALL",
+        "F",
+        "The payment's fee would take the whole amount the acquirer receives.",
+    ),
+    (
+        "PAYEE_DECLINED",
+        "F",
+        "The acquirer declined to credit the merchant (`pay`); the reservation was released.",
+    ),
+    (
+        "PAYER_DECLINED",
+        "F",
+        "The wallet declined to debit its user (`authorize`); the reservation was released.",
+    ),
+    (
+        "PARTICIPANT_UNAVAILABLE",
+        "F",
+        "The participant could not be reached (its circuit is open, or no connection): nothing was sent, nothing moved.",
+    ),
+    (
+        "OUTCOME_UNKNOWN",
+        "U",
+        "A participant's outcome is not known yet (no answer in time, an answer that does not verify, a 5xx): inquire; the reservation is held.",
+    ),
+    (
+        "PAYMENT_FAILED",
+        "F",
+        "Inquiry: the payment failed; nothing moved.",
+    ),
+    (
+        "PAYMENT_CANCELLED",
+        "F",
+        "Inquiry: the payment was reversed.",
+    ),
 ];
 
 /// The `result` object of a 200 answer.

@@ -157,6 +157,8 @@ const SIGNED_PREFIXES: &[&str] = &[
     "/v1/fx/rates",
     "/v1/fx/indicative",
     "/v1/quotes",
+    "/v1/mpm",
+    "/v1/payments",
 ];
 
 /// Whether `path` is on the participant surface.

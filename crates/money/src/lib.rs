@@ -378,6 +378,41 @@ impl Price {
         }
     }
 
+    /// A price stored as its exact fraction (`num`/`den`, decimal text).
+    pub fn from_fraction(
+        from: Currency,
+        to: Currency,
+        num: &str,
+        den: &str,
+    ) -> Result<Price, MoneyError> {
+        let bad = || MoneyError::BadRate(format!("{num}/{den}"));
+        let (n, d) = (
+            BigInt::from_str(num).map_err(|_| bad())?,
+            BigInt::from_str(den).map_err(|_| bad())?,
+        );
+        if n <= BigInt::zero() || d <= BigInt::zero() {
+            return Err(bad());
+        }
+        Ok(Price {
+            from,
+            to,
+            value: BigRational::new(n, d),
+        })
+    }
+
+    /// The price before a markup of `bps` was taken ([`Price::less_markup`]
+    /// undone).
+    pub fn before_markup(&self, bps: u32) -> Price {
+        let keep = BigRational::new(
+            BigInt::from(10_000i64 - i64::from(bps.min(9_999))),
+            BigInt::from(10_000),
+        );
+        Price {
+            value: &self.value / keep,
+            ..self.clone()
+        }
+    }
+
     /// Halfway between two prices of the same pair, exactly.
     pub fn midpoint(&self, other: &Price) -> Price {
         let two = BigRational::from_integer(BigInt::from(2));
@@ -471,6 +506,56 @@ pub struct Conversion {
     /// The exact amount in minor units of the target.
     pub exact_minor: BigRational,
     pub residue: Residue,
+}
+
+/// How a payer's amount for `receive` divides: the FX provider's part at
+/// its own price (rounded down), the gateway's markup (the customer's
+/// exact amount rounded down, less the provider's part), and the rounding
+/// residue (what the payer paid, rounded up, beyond that).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FxSplit {
+    pub provider: i64,
+    pub markup: i64,
+    pub rounding: i64,
+}
+
+/// Split `pay_minor` (the payer's amount, in `customer.from`) for
+/// `receive` (in `customer.to`) bought at `customer`, the provider's price
+/// less `markup_bps`. The three parts are never negative and add up to
+/// `pay_minor`.
+pub fn fx_split(
+    receive: Money,
+    customer: &Price,
+    markup_bps: u32,
+    pay_minor: i64,
+) -> Result<FxSplit, MoneyError> {
+    let payer_floor = convert(receive, &customer.inverse(), Rounding::Down)?
+        .to
+        .minor;
+    let provider = convert(
+        receive,
+        &customer.before_markup(markup_bps).inverse(),
+        Rounding::Down,
+    )?
+    .to
+    .minor;
+    let markup = payer_floor
+        .checked_sub(provider)
+        .ok_or(MoneyError::Overflow)?;
+    let rounding = pay_minor
+        .checked_sub(payer_floor)
+        .ok_or(MoneyError::Overflow)?;
+    if markup < 0 || rounding < 0 || provider < 0 {
+        return Err(MoneyError::CurrencyMismatch(
+            "the payer's amount".into(),
+            "the quote's price".into(),
+        ));
+    }
+    Ok(FxSplit {
+        provider,
+        markup,
+        rounding,
+    })
 }
 
 /// Convert `amount` at `price`, rounding once to the target's minor unit.

@@ -125,3 +125,37 @@ proptest! {
         prop_assert_eq!(Money::from_major(&m.to_major(), c).unwrap(), m);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// A payment's FX legs: the provider's part, the markup and the
+    /// rounding residue are never negative and add up to what the payer
+    /// paid.
+    #[test]
+    fn the_fx_split_adds_up_to_the_payers_amount(
+        from in currency(),
+        to in currency(),
+        rate in rate(),
+        bps in 0u32..2_000,
+        minor in 1i64..1_000_000_000,
+    ) {
+        let customer = Price::new(from, to, rate).less_markup(bps);
+        let receive = Money::new(minor, to);
+        let Ok(pay) = convert(receive, &customer.inverse(), Rounding::Up) else {
+            return Ok(());
+        };
+        let split = money::fx_split(receive, &customer, bps, pay.to.minor).unwrap();
+        prop_assert!(split.provider >= 0 && split.markup >= 0 && split.rounding >= 0);
+        prop_assert_eq!(split.provider + split.markup + split.rounding, pay.to.minor);
+        // Stored as a fraction and read back, the price is the same.
+        let stored = Price::from_fraction(
+            from,
+            to,
+            &customer.value().numer().to_string(),
+            &customer.value().denom().to_string(),
+        )
+        .unwrap();
+        prop_assert_eq!(stored, customer);
+    }
+}

@@ -20,6 +20,7 @@ mod outbound;
 mod participants;
 mod payments;
 mod routes;
+mod terms;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;
@@ -43,6 +44,7 @@ pub use crate::payments::{
     PaymentRecord,
 };
 pub use crate::routes::RouteRecord;
+pub use crate::terms::PaymentTerms;
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
 pub use crate::writer::{WriteFuture, WriterOptions};
 

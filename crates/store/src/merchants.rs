@@ -114,6 +114,25 @@ impl Store {
         }
     }
 
+    /// One merchant by its acquirer's own id for it.
+    pub async fn merchant_of_acquirer(
+        &self,
+        acquirer_id: &str,
+        acquirer_merchant_id: &str,
+    ) -> Result<Option<MerchantRecord>, StoreError> {
+        let row: Option<MerchantRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM merchants WHERE acquirer_id = $1 AND acquirer_merchant_id = $2"
+        )))
+        .bind(acquirer_id)
+        .bind(acquirer_merchant_id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.merchant_with_identifiers(row).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The merchant an identifier points to.
     pub async fn merchant_find(
         &self,

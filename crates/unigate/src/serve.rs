@@ -56,6 +56,9 @@ pub struct Config {
     /// The home country of payment directions and the route table's limit
     /// (docs/routing.md).
     pub routing: api::routes::RoutingConfig,
+    /// The clearing cut-off, reservations and the participants' callbacks
+    /// (docs/payments.md, docs/connectors.md).
+    pub payments: api::payments::PaymentsConfig,
 }
 
 /// Single-node background work.
@@ -136,6 +139,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             jobs: JobsConfig::default(),
             routing: api::routes::RoutingConfig::default(),
+            payments: api::payments::PaymentsConfig::default(),
         }
     }
 }
@@ -198,6 +202,10 @@ pub fn load(file: Option<&str>, db: Option<&str>, listen: Option<&str>) -> anyho
         .routing
         .check()
         .map_err(|e| anyhow::anyhow!("configuration: routing: {e}"))?;
+    config
+        .payments
+        .check()
+        .map_err(|e| anyhow::anyhow!("configuration: payments: {e}"))?;
     anyhow::ensure!(
         config.idempotency_retention_s >= 86_400,
         "configuration: idempotency_retention_s must be at least a day (payments settle over days)"
@@ -279,6 +287,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("configuration: fees: {e}"))?,
         ),
         routing: config.routing.clone(),
+        payments: config.payments.clone(),
+        connectors: api::payments::connectors(
+            keys.clone(),
+            store.clone(),
+            &config.payments.callbacks,
+            config.allow_private_callbacks,
+        )
+        .map_err(|e| anyhow::anyhow!("the callbacks' client: {e}"))?,
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let key_reload = tokio::spawn(reload_keys(keys));

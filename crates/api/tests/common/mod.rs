@@ -44,7 +44,12 @@ pub async fn state(store: Store) -> AppState {
 }
 
 pub fn state_with(store: Store, keys: Arc<keyring::GatewayKeys>) -> AppState {
+    let payments = api::payments::PaymentsConfig::default();
+    let connectors =
+        api::payments::connectors(keys.clone(), store.clone(), &payments.callbacks, false).unwrap();
     AppState {
+        payments,
+        connectors,
         store,
         limits: HttpLimits::default(),
         node_id: "test-node".into(),

@@ -1,0 +1,1965 @@
+//! The payment flows end to end (SPEC §2.6, §4.4, §6): a gateway served
+//! over real HTTP on each store engine, participants onboarded through the
+//! operator API, simulated wallets and acquirers answering the gateway's
+//! signed callbacks, and every answer's signature checked both ways.
+//!
+//! - MPM inbound, outbound and transit, and CPM inbound, with the inquiry
+//!   by id and by request id;
+//! - refusals, each with its code and the books untouched;
+//! - reconciliation to the minor unit: the simulators' books, the
+//!   gateway's trial balance and each participant's settlement position
+//!   against the payments.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{AppState, HttpLimits};
+use money::{Currency, Money};
+use serde_json::{Value, json};
+use sign::{KeySigner, PrivateKey};
+use sim::participant::{ParticipantSim, Role, Running, SimMerchant, SimUser};
+use sim::peer::{Faults, GatewayKeys, Verifier};
+use store::Store;
+
+/// Each engine's run is bounded well under nextest's 120 s.
+const RUN_LIMIT: Duration = Duration::from_secs(50);
+
+/// The MN wallet's CPM payment codes start with this (routed to it by a
+/// `payment_code_prefix` route). The codec knows 18-digit payment codes
+/// only by the CN wallets' prefixes (10-15, 25-30, 62), so an overseas
+/// wallet's codes have to wear one of those shapes: a narrow prefix that
+/// no CN wallet's route covers.
+const MN_CODE_PREFIX: &str = "1397";
+
+/// UnionPay tag 15 of the CN merchant: acquirer IIN, forwarding IIN,
+/// merchant id (31 digits); routed to cn-acq by `15:48020000` and by the
+/// merchant registry.
+const CN_TAG15: &str = "4802000048020000104110058120001";
+const CN_IIN: &str = "48020000";
+const PROMPTPAY: &str = "A000000677010111";
+const TH_PROXY: &str = "0066812345678";
+const DOWN_PROXY: &str = "0066899999999";
+
+/// The MN wallet's net debit cap, MNT minor units.
+const MN_CAP: i64 = 80_000_000;
+
+/// The fee rule every payment here falls under.
+const FEE_BPS: i64 = 60;
+const FEE_SPLIT: (i64, i64, i64) = (6_000, 3_000, 1_000);
+
+// ---------------------------------------------------------------------
+// Small JSON helpers.
+
+fn money(minor: i64, currency: &str) -> Value {
+    json!({"value": minor.to_string(), "currency": currency})
+}
+
+/// The minor units of a Money value.
+fn minor(v: &Value) -> i64 {
+    v["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not Money: {v}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("not Money: {v}"))
+}
+
+fn currency(v: &Value) -> &str {
+    v["currency"].as_str().unwrap_or("")
+}
+
+fn cur(code: &str) -> Currency {
+    Currency::parse(code).unwrap()
+}
+
+fn payer(id: &str, name: &str, country: &str) -> Value {
+    json!({"id": id, "name": name, "country": country})
+}
+
+fn mn_payer() -> Value {
+    payer("u-mn-1", "Bat-Erdene Dorj", "MN")
+}
+
+fn cn_payer() -> Value {
+    payer("u-cn-1", "Li Wei", "CN")
+}
+
+/// An EMVCo MPM payload from its fields (`qr::encode::MpmSpec` in JSON).
+fn mpm(spec: Value) -> String {
+    let spec: qr::encode::MpmSpec = serde_json::from_value(spec).unwrap();
+    spec.encode(&qr::Options::default()).unwrap()
+}
+
+fn cn_code(amount: Option<&str>, bill: Option<&str>) -> String {
+    let mut spec = json!({
+        "format_indicator": "01",
+        "initiation": if amount.is_some() { "dynamic" } else { "static" },
+        "accounts": {"15": CN_TAG15},
+        "mcc": "5812", "currency": "CNY", "country": "CN",
+        "merchant_name": "ERLIAN HOTPOT", "merchant_city": "ERENHOT",
+    });
+    if let Some(a) = amount {
+        spec["amount"] = json!(a);
+    }
+    if let Some(b) = bill {
+        spec["additional"] = json!({"01": b});
+    }
+    mpm(spec)
+}
+
+fn promptpay_code(proxy: &str, name: &str) -> String {
+    mpm(json!({
+        "format_indicator": "01", "initiation": "static",
+        "accounts": {"29": {"00": PROMPTPAY, "01": proxy}},
+        "mcc": "5812", "currency": "THB", "country": "TH",
+        "merchant_name": name, "merchant_city": "BANGKOK",
+    }))
+}
+
+/// A code whose only account is a GUID no route or merchant knows.
+fn unrouted_code() -> String {
+    mpm(json!({
+        "format_indicator": "01", "initiation": "static",
+        "accounts": {"26": {"00": "A000000999000001", "01": "0012345678"}},
+        "mcc": "5812", "currency": "THB", "country": "TH",
+        "merchant_name": "NOWHERE SHOP", "merchant_city": "BANGKOK",
+    }))
+}
+
+/// The fee under the test's one rule: half-even rate, floor shares, the
+/// gateway the remainder: (total, acquirer, wallet, gateway).
+fn expected_fee(merchant_minor: i64) -> (i64, i64, i64, i64) {
+    let p = i128::from(merchant_minor) * i128::from(FEE_BPS);
+    let (q, r) = (p / 10_000, p % 10_000);
+    let total = if 2 * r > 10_000 || (2 * r == 10_000 && q % 2 == 1) {
+        q + 1
+    } else {
+        q
+    };
+    let total = i64::try_from(total).unwrap().max(1);
+    let acq = total * FEE_SPLIT.0 / 10_000;
+    let wal = total * FEE_SPLIT.1 / 10_000;
+    (total, acq, wal, total - acq - wal)
+}
+
+// ---------------------------------------------------------------------
+// The gateway and its participants.
+
+/// An answer: HTTP status and JSON body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    json: Value,
+}
+
+impl Reply {
+    fn result(&self) -> (&str, &str) {
+        (
+            self.json["result"]["status"].as_str().unwrap_or(""),
+            self.json["result"]["code"].as_str().unwrap_or(""),
+        )
+    }
+
+    /// 200 with result `S`.
+    fn ok(&self, what: &str) -> &Value {
+        assert_eq!(self.status, 200, "{what}: {}", self.json);
+        assert_eq!(self.result().0, "S", "{what}: {}", self.json);
+        &self.json
+    }
+
+    fn payment(&self) -> &Value {
+        &self.json["payment"]
+    }
+}
+
+/// A participant: its signed client of the gateway and its key.
+struct Party {
+    id: String,
+    client: client::SignedClient,
+}
+
+impl std::fmt::Debug for Party {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Party").field("id", &self.id).finish()
+    }
+}
+
+/// Identifiers the scenarios use.
+#[derive(Debug)]
+struct Codes {
+    cn_static: String,
+    th_static: String,
+    down_static: String,
+    unrouted: String,
+    /// Gateway merchant ids (`gm-…`).
+    cn_gm: String,
+    th_gm: String,
+    down_gm: String,
+}
+
+struct Gateway {
+    url: String,
+    http: reqwest::Client,
+    op_token: String,
+    mn_wallet: Party,
+    cn_wallet: Party,
+    cn_acq: Party,
+    th_acq: Party,
+    mn_sim: Running,
+    cn_acq_sim: Running,
+    th_acq_sim: Running,
+    users: Vec<SimUser>,
+    acq_merchants: BTreeMap<String, Vec<String>>,
+    codes: Codes,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn new_signer(id: &str) -> Arc<KeySigner> {
+    let (key, _) = PrivateKey::generate_ed25519().unwrap();
+    Arc::new(KeySigner {
+        client_id: id.into(),
+        key,
+        key_version: 1,
+    })
+}
+
+async fn start_sim(signer: &Arc<KeySigner>, gateway_url: &str, role: Role) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    sim::participant::start(
+        ParticipantSim {
+            signer: signer.clone(),
+            role,
+            faults: Faults::default(),
+            verifier: Verifier::new(GatewayKeys::Fetch(gateway_url.to_string())),
+        },
+        listener,
+        "sqlite::memory:",
+    )
+    .await
+    .unwrap()
+}
+
+/// The participant the test registers, as the operator's body has it.
+struct Registration<'a> {
+    id: &'a str,
+    role: &'a str,
+    country: &'a str,
+    currency: &'a str,
+    callback: String,
+}
+
+fn sim_merchant(id: &str, name: &str, country: &str, ccy: &str, codes: Vec<String>) -> SimMerchant {
+    SimMerchant {
+        merchant_id: id.into(),
+        name: name.into(),
+        mcc: "5812".into(),
+        city: if country == "CN" {
+            "ERENHOT"
+        } else {
+            "BANGKOK"
+        }
+        .into(),
+        country: country.into(),
+        currency: cur(ccy),
+        codes,
+    }
+}
+
+impl Gateway {
+    /// A gateway over `store` on a free port, its simulators, and the
+    /// participants, merchants, routes, caps and rates of the scenarios.
+    async fn start(store: Store) -> Gateway {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let keys = common::keys(store.clone()).await;
+        let callbacks = api::payments::CallbackLimits {
+            timeout_ms: 1_500,
+            retries_max: 1,
+            backoff_base_ms: 10,
+            backoff_max_ms: 50,
+            breaker_failures: 100,
+            ..Default::default()
+        };
+        let payments = api::payments::PaymentsConfig {
+            callbacks,
+            ..Default::default()
+        };
+        let connectors =
+            api::payments::connectors(keys.clone(), store.clone(), &callbacks, true).unwrap();
+        let fee_rule: ledger::fees::FeeRule = serde_json::from_value(json!({
+            "rate_bps": FEE_BPS, "min_minor": 1,
+            "split": {"acquirer_bps": FEE_SPLIT.0, "wallet_bps": FEE_SPLIT.1, "gateway_bps": FEE_SPLIT.2}
+        }))
+        .unwrap();
+        let state = AppState {
+            payments,
+            connectors,
+            store: store.clone(),
+            limits: HttpLimits::default(),
+            node_id: "flows-node".into(),
+            allow_private_callbacks: true,
+            keys,
+            signing: api::signed::SigningConfig::default(),
+            policy: participant::StagePolicy::default(),
+            idempotency_retention_ms: api::IDEMPOTENCY_RETENTION_MS_DEFAULT,
+            fees: Arc::new(ledger::fees::Schedule::load(vec![fee_rule]).unwrap()),
+            routing: api::routes::RoutingConfig::default(),
+            fx: api::fx::FxConfig {
+                firm_quotes: "rates".into(),
+                // The house rates are set once per run.
+                staleness_s: 3_600,
+                ..api::fx::FxConfig::default()
+            },
+        };
+        let server = tokio::spawn(async move {
+            axum::serve(listener, api::router(state)).await.unwrap();
+        });
+        let (_, op_token) = store
+            .token_create(store::Role::Operator, "ops", 1)
+            .await
+            .unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+
+        // The codes and the simulators, started before their participants
+        // are registered so their ports are known.
+        let cn_static = cn_code(None, None);
+        let th_static = promptpay_code(TH_PROXY, "SOM TAM HOUSE");
+        let down_static = promptpay_code(DOWN_PROXY, "GONE NOODLES");
+        let mut cn_codes = vec![cn_static.clone()];
+        cn_codes.extend(dynamic_codes());
+        let signers: BTreeMap<&str, Arc<KeySigner>> =
+            ["mn-wallet", "cn-wallet", "cn-acq", "th-acq", "down-acq"]
+                .into_iter()
+                .map(|id| (id, new_signer(id)))
+                .collect();
+        let users = vec![
+            SimUser {
+                id: "u-mn-1".into(),
+                name: "Bat-Erdene Dorj".into(),
+                country: "MN".into(),
+                balance: Money::new(200_000_000, cur("MNT")),
+            },
+            SimUser {
+                id: "u-mn-2".into(),
+                name: "Oyuun Bold".into(),
+                country: "MN".into(),
+                balance: Money::new(50_000_000, cur("MNT")),
+            },
+        ];
+        let mn_sim = start_sim(
+            &signers["mn-wallet"],
+            &url,
+            Role::Wallet {
+                users: users.clone(),
+            },
+        )
+        .await;
+        let cn_wallet_sim = start_sim(
+            &signers["cn-wallet"],
+            &url,
+            Role::Wallet {
+                users: vec![SimUser {
+                    id: "u-cn-1".into(),
+                    name: "Li Wei".into(),
+                    country: "CN".into(),
+                    balance: Money::new(10_000_000, cur("CNY")),
+                }],
+            },
+        )
+        .await;
+        let cn_acq_sim = start_sim(
+            &signers["cn-acq"],
+            &url,
+            Role::Acquirer {
+                merchants: vec![sim_merchant(
+                    "cn-m1",
+                    "ERLIAN HOTPOT",
+                    "CN",
+                    "CNY",
+                    cn_codes,
+                )],
+            },
+        )
+        .await;
+        let th_acq_sim = start_sim(
+            &signers["th-acq"],
+            &url,
+            Role::Acquirer {
+                merchants: vec![sim_merchant(
+                    "th-m1",
+                    "SOM TAM HOUSE",
+                    "TH",
+                    "THB",
+                    vec![th_static.clone()],
+                )],
+            },
+        )
+        .await;
+        // An acquirer whose callback port is closed.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+
+        let mut gw = Gateway {
+            url: url.clone(),
+            http,
+            op_token,
+            mn_wallet: party(&url, &signers["mn-wallet"]),
+            cn_wallet: party(&url, &signers["cn-wallet"]),
+            cn_acq: party(&url, &signers["cn-acq"]),
+            th_acq: party(&url, &signers["th-acq"]),
+            mn_sim,
+            cn_acq_sim,
+            th_acq_sim,
+            users,
+            acq_merchants: BTreeMap::from([
+                ("cn-acq".to_string(), vec!["cn-m1".to_string()]),
+                ("th-acq".to_string(), vec!["th-m1".to_string()]),
+            ]),
+            codes: Codes {
+                cn_static,
+                th_static,
+                down_static,
+                unrouted: unrouted_code(),
+                cn_gm: String::new(),
+                th_gm: String::new(),
+                down_gm: String::new(),
+            },
+            server,
+        };
+
+        // Onboarding through the operator API.
+        let sim_url = |r: &Running| format!("http://{}", r.addr);
+        for (reg, signer) in [
+            (
+                Registration {
+                    id: "mn-wallet",
+                    role: "wallet",
+                    country: "MN",
+                    currency: "MNT",
+                    callback: sim_url(&gw.mn_sim),
+                },
+                &signers["mn-wallet"],
+            ),
+            (
+                Registration {
+                    id: "cn-wallet",
+                    role: "wallet",
+                    country: "CN",
+                    currency: "CNY",
+                    callback: sim_url(&cn_wallet_sim),
+                },
+                &signers["cn-wallet"],
+            ),
+            (
+                Registration {
+                    id: "cn-acq",
+                    role: "acquirer",
+                    country: "CN",
+                    currency: "CNY",
+                    callback: sim_url(&gw.cn_acq_sim),
+                },
+                &signers["cn-acq"],
+            ),
+            (
+                Registration {
+                    id: "th-acq",
+                    role: "acquirer",
+                    country: "TH",
+                    currency: "THB",
+                    callback: sim_url(&gw.th_acq_sim),
+                },
+                &signers["th-acq"],
+            ),
+            (
+                Registration {
+                    id: "down-acq",
+                    role: "acquirer",
+                    country: "TH",
+                    currency: "THB",
+                    callback: format!("http://{closed}"),
+                },
+                &signers["down-acq"],
+            ),
+        ] {
+            gw.onboard(&reg, signer).await;
+        }
+        // The cn-wallet's simulator keeps serving (it is asked nothing
+        // in these MPM-only flows but notifications).
+        drop(cn_wallet_sim);
+
+        // Merchants in the registry, each under its acquirer.
+        gw.codes.cn_gm = gw
+            .register_merchant(
+                &gw.cn_acq,
+                "cn-m1",
+                "ERLIAN HOTPOT",
+                "CN",
+                "ERENHOT",
+                "Asia/Shanghai",
+                ("unionpay_id", CN_TAG15),
+            )
+            .await;
+        gw.codes.th_gm = gw
+            .register_merchant(
+                &gw.th_acq,
+                "th-m1",
+                "SOM TAM HOUSE",
+                "TH",
+                "BANGKOK",
+                "Asia/Bangkok",
+                ("promptpay_proxy", TH_PROXY),
+            )
+            .await;
+        let down = party(&url, &signers["down-acq"]);
+        gw.codes.down_gm = gw
+            .register_merchant(
+                &down,
+                "down-m1",
+                "GONE NOODLES",
+                "TH",
+                "BANGKOK",
+                "Asia/Bangkok",
+                ("promptpay_proxy", DOWN_PROXY),
+            )
+            .await;
+
+        // Routes.
+        for (side, kind, value, to) in [
+            ("merchant", "account", PROMPTPAY, "th-acq"),
+            (
+                "merchant",
+                "account",
+                &format!("15:{CN_IIN}") as &str,
+                "cn-acq",
+            ),
+            ("wallet", "payment_code_prefix", MN_CODE_PREFIX, "mn-wallet"),
+        ] {
+            let r = gw
+                .op(
+                    "POST",
+                    "/v1/admin/routes",
+                    Some(json!({"side": side, "kind": kind, "value": value, "participant_id": to})),
+                )
+                .await;
+            assert_eq!(r.status, 201, "route {value}: {}", r.json);
+        }
+        // The harness's own check: the codes go where the scenarios expect.
+        for (code, to) in [
+            (gw.codes.cn_static.clone(), "cn-acq"),
+            (gw.codes.th_static.clone(), "th-acq"),
+            (gw.codes.down_static.clone(), "down-acq"),
+            (gw.mn_sim.issue_code("u-mn-2", MN_CODE_PREFIX), "mn-wallet"),
+        ] {
+            let r = gw
+                .op(
+                    "POST",
+                    "/v1/admin/routes/resolve",
+                    Some(json!({"code": code, "payer_country": "MN"})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "resolve: {}", r.json);
+            assert_eq!(r.json["matched"]["participant_id"], to, "{}", r.json);
+        }
+
+        // Net debit caps of the wallets, in their settlement currencies.
+        for (who, ccy, cap) in [
+            ("mn-wallet", "MNT", MN_CAP.to_string()),
+            ("cn-wallet", "CNY", "10000000".to_string()),
+        ] {
+            let r = gw
+                .op(
+                    "PUT",
+                    "/v1/admin/ledger/limits",
+                    Some(json!({"participant": who, "currency": ccy, "kind": "net_debit_cap", "amount": cap})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "limit {who}: {}", r.json);
+        }
+
+        // The house book: 1 CNY ≈ 480 MNT, 1 CNY ≈ 4.9 THB, 1 THB ≈ 97 MNT.
+        let r = gw
+            .op(
+                "PUT",
+                "/v1/admin/fx/rates",
+                Some(json!({"rates": [
+                    {"base": "CNY", "quote": "MNT", "bid": "478", "ask": "482", "source": "test"},
+                    {"base": "CNY", "quote": "THB", "bid": "4.90", "ask": "4.95", "source": "test"},
+                    {"base": "THB", "quote": "MNT", "bid": "96", "ask": "98", "source": "test"},
+                ]})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "rates: {}", r.json);
+        assert_eq!(r.json["accepted"], 3, "{}", r.json);
+        gw
+    }
+
+    async fn onboard(&self, reg: &Registration<'_>, signer: &Arc<KeySigner>) {
+        let r = self
+            .op(
+                "POST",
+                "/v1/admin/participants",
+                Some(json!({
+                    "id": reg.id, "legal_name": format!("{} Ltd", reg.id), "roles": [reg.role],
+                    "country": reg.country, "currencies": [reg.currency],
+                    "settlement_currency": reg.currency,
+                    "settlement_account": format!("{}-SETTLE-1", reg.country),
+                    "callback_base_url": reg.callback,
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "register {}: {}", reg.id, r.json);
+        let r = self
+            .op(
+                "POST",
+                &format!("/v1/admin/participants/{}/keys", reg.id),
+                Some(json!({"public_key_pem": signer.key.public_key().to_pem().unwrap()})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "key {}: {}", reg.id, r.json);
+        assert_eq!(r.json["key_version"], 1, "{}", r.json);
+        for to in [
+            "admitted",
+            "joint_testing",
+            "production_verification",
+            "signed",
+            "live",
+        ] {
+            let r = self
+                .op(
+                    "POST",
+                    &format!("/v1/admin/participants/{}/stage", reg.id),
+                    Some(json!({"to": to, "reason": "flows test"})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{} to {to}: {}", reg.id, r.json);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn register_merchant(
+        &self,
+        acquirer: &Party,
+        id: &str,
+        name: &str,
+        country: &str,
+        city: &str,
+        tz: &str,
+        (kind, value): (&str, &str),
+    ) -> String {
+        let r = self
+            .call(
+                acquirer,
+                "POST",
+                "/v1/merchants",
+                Some(json!({
+                    "request_id": format!("m-{id}"), "acquirer_merchant_id": id, "name": name,
+                    "mcc": "5812", "country": country, "city": city, "time_zone": tz,
+                    "kyb_status": "verified", "identifiers": [{"kind": kind, "value": value}],
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "merchant {id}: {}", r.json);
+        r.json["id"].as_str().unwrap().to_string()
+    }
+
+    // -----------------------------------------------------------------
+    // Calls.
+
+    /// An operator call with the bearer token.
+    async fn op(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", self.url),
+            )
+            .bearer_auth(&self.op_token);
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let answer = req.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let bytes = answer.bytes().await.unwrap();
+        Reply {
+            status,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// A participant's signed call; the answer's signature must verify
+    /// against the gateway's published keys.
+    async fn call(&self, who: &Party, method: &str, target: &str, body: Option<Value>) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let ct = (!bytes.is_empty()).then_some("application/json");
+        let answer = who.client.call(method, target, ct, bytes).await.unwrap();
+        let json = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        assert!(
+            answer.verified.is_ok(),
+            "{} {method} {target}: HTTP {} {json}: the answer's signature does not verify: {:?}",
+            who.id,
+            answer.status,
+            answer.verified
+        );
+        Reply {
+            status: answer.status,
+            json,
+        }
+    }
+
+    async fn consult(&self, wallet: &Party, code: &str, payer: &Value, pay_ccy: &str) -> Reply {
+        self.call(
+            wallet,
+            "POST",
+            "/v1/mpm/consult",
+            Some(json!({"code": code, "payer": payer, "pay_currency": pay_ccy})),
+        )
+        .await
+    }
+
+    /// A firm quote, which must be given.
+    async fn quote(
+        &self,
+        wallet: &Party,
+        request_id: &str,
+        payer: &Value,
+        bound_to: (&str, &str),
+        pay_ccy: &str,
+        receive: &Value,
+    ) -> Value {
+        let mut body = json!({"request_id": request_id, "payer": payer,
+            "pay_currency": pay_ccy, "receive": receive});
+        body[bound_to.0] = json!(bound_to.1);
+        let r = self.call(wallet, "POST", "/v1/quotes", Some(body)).await;
+        r.ok("quote").clone()
+    }
+
+    async fn pay_mpm(
+        &self,
+        wallet: &Party,
+        request_id: &str,
+        code: &str,
+        amount: &Value,
+        quote_id: Option<&str>,
+        payer: &Value,
+    ) -> Reply {
+        self.call(
+            wallet,
+            "POST",
+            "/v1/payments",
+            Some(mpm_body(request_id, code, amount, quote_id, payer)),
+        )
+        .await
+    }
+
+    async fn pay_cpm(
+        &self,
+        acquirer: &Party,
+        request_id: &str,
+        payment_code: &str,
+        amount: &Value,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Reply {
+        self.call(
+            acquirer,
+            "POST",
+            "/v1/payments",
+            Some(json!({
+                "request_id": request_id, "mode": "cpm", "payment_code": payment_code,
+                "amount": amount, "merchant_id": merchant_id, "order_id": order_id,
+            })),
+        )
+        .await
+    }
+
+    async fn by_id(&self, who: &Party, id: &str) -> Reply {
+        self.call(who, "GET", &format!("/v1/payments/{id}"), None)
+            .await
+    }
+
+    async fn by_request(&self, who: &Party, request_id: &str) -> Reply {
+        self.call(
+            who,
+            "GET",
+            &format!("/v1/payments?request_id={request_id}"),
+            None,
+        )
+        .await
+    }
+
+    /// Every account's four sums, accounts with none left out.
+    async fn balances(&self) -> BTreeMap<String, [i64; 4]> {
+        let r = self.op("GET", "/v1/admin/ledger/accounts", None).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        r.json["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let n = |k: &str| a[k].as_i64().unwrap();
+                (
+                    a["id"].as_str().unwrap().to_string(),
+                    [
+                        n("debits_pending"),
+                        n("debits_posted"),
+                        n("credits_pending"),
+                        n("credits_posted"),
+                    ],
+                )
+            })
+            .filter(|(_, sums)| sums.iter().any(|s| *s != 0))
+            .collect()
+    }
+
+    /// Posted net (credits less debits) of each participant's settlement
+    /// accounts, by (owner, currency).
+    async fn settlement_positions(&self) -> BTreeMap<(String, String), i64> {
+        let r = self.op("GET", "/v1/admin/ledger/accounts", None).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        r.json["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "settlement" && a["owner"] != "unigate")
+            .map(|a| {
+                (
+                    (
+                        a["owner"].as_str().unwrap().to_string(),
+                        a["currency"].as_str().unwrap().to_string(),
+                    ),
+                    a["net_posted"].as_str().unwrap().parse::<i64>().unwrap(),
+                )
+            })
+            .filter(|(_, v)| *v != 0)
+            .collect()
+    }
+
+    // -----------------------------------------------------------------
+    // The flows as a wallet runs them.
+
+    /// Consult, quote (when the currencies differ), pay; the payment must
+    /// succeed. Returns the pay answer's payment and the quote.
+    #[allow(clippy::too_many_arguments)]
+    async fn mpm_paid(
+        &self,
+        wallet: &Party,
+        rid: &str,
+        code: &str,
+        payer: &Value,
+        pay_ccy: &str,
+        amount: &Value,
+    ) -> (Value, Option<Value>) {
+        let consult = self.consult(wallet, code, payer, pay_ccy).await;
+        let c = consult.ok(&format!("consult for {rid}"));
+        let quote = if currency(amount) == pay_ccy {
+            None
+        } else {
+            let bound = match c["order_id"].as_str() {
+                Some(o) => ("order_id", o.to_string()),
+                None => (
+                    "merchant_id",
+                    c["merchant"]["gateway_merchant_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                ),
+            };
+            Some(
+                self.quote(
+                    wallet,
+                    &format!("{rid}-q"),
+                    payer,
+                    (bound.0, bound.1.as_str()),
+                    pay_ccy,
+                    amount,
+                )
+                .await,
+            )
+        };
+        let quote_id = quote.as_ref().map(|q| q["quote_id"].as_str().unwrap());
+        let r = self
+            .pay_mpm(wallet, rid, code, amount, quote_id, payer)
+            .await;
+        r.ok(&format!("pay {rid}"));
+        (r.payment().clone(), quote)
+    }
+
+    /// The inquiry by id from both parties and by request id from the
+    /// initiator each give the payment as the pay answer did; a third
+    /// participant does not see it.
+    async fn check_inquiries(&self, payment: &Value, parties: [&Party; 2], outsider: &Party) {
+        let id = payment["id"].as_str().unwrap();
+        let rid = payment["request_id"].as_str().unwrap();
+        for who in parties {
+            let r = self.by_id(who, id).await;
+            r.ok(&format!("inquiry by id as {}", who.id));
+            assert_eq!(r.payment(), payment, "inquiry by id as {}", who.id);
+        }
+        let initiator = parties
+            .iter()
+            .find(|p| payment["initiator"] == p.id.as_str())
+            .expect("the initiator is a party");
+        let r = self.by_request(initiator, rid).await;
+        r.ok("inquiry by request id");
+        assert_eq!(r.payment(), payment, "inquiry by request id");
+        let r = self.by_id(outsider, id).await;
+        assert_eq!(
+            r.status, 404,
+            "{} is not a party of {id}: {}",
+            outsider.id, r.json
+        );
+    }
+
+    // -----------------------------------------------------------------
+    // Reconciliation.
+
+    /// Every payment the scenarios made, by id, as inquired now.
+    async fn payments(&self, ids: &[(String, &Party)]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for (id, who) in ids {
+            let r = self.by_id(who, id).await;
+            assert_eq!(r.status, 200, "inquiry of {id}: {}", r.json);
+            assert!(r.payment().is_object(), "inquiry of {id}: {}", r.json);
+            out.push(r.payment().clone());
+        }
+        out
+    }
+
+    /// The books of the simulators, the gateway's trial balance and the
+    /// settlement positions against the payments, to the minor unit.
+    async fn reconcile(&self, payments: &[Value]) {
+        let succeeded: Vec<&Value> = payments
+            .iter()
+            .filter(|p| p["state"] == "succeeded")
+            .collect();
+        // Each acquirer's merchants were credited (pay) what its succeeded
+        // MPM payments say; CPM payments the acquirer collected itself.
+        for (acq, sim) in [("cn-acq", &self.cn_acq_sim), ("th-acq", &self.th_acq_sim)] {
+            let mut credited = 0;
+            for m in &self.acq_merchants[acq] {
+                credited += sim.balance(m).await.unwrap();
+            }
+            let expected: i64 = succeeded
+                .iter()
+                .filter(|p| p["acquirer"] == acq && p["mode"] == "mpm")
+                .map(|p| minor(&p["amounts"]["merchant"]))
+                .sum();
+            assert_eq!(credited, expected, "{acq}'s merchants against its payments");
+        }
+        // The MN wallet's users were debited (authorize) what its CPM
+        // payments say they paid.
+        let mut debited = 0;
+        for u in &self.users {
+            debited += u.balance.minor - self.mn_sim.balance(&u.id).await.unwrap();
+        }
+        let expected: i64 = succeeded
+            .iter()
+            .filter(|p| p["wallet"] == "mn-wallet" && p["mode"] == "cpm")
+            .map(|p| minor(&p["amounts"]["payer"]))
+            .sum();
+        assert_eq!(
+            debited, expected,
+            "mn-wallet's users against its CPM payments"
+        );
+
+        // The gateway's books balance per currency, nothing left pending.
+        let tb = self.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.status, 200, "{}", tb.json);
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+        for c in tb.json["currencies"].as_array().unwrap() {
+            assert_eq!(
+                (c["posted_net"].as_i64(), c["pending_net"].as_i64()),
+                (Some(0), Some(0)),
+                "{c}"
+            );
+        }
+
+        // Each participant's settlement position against its payments.
+        let expected = expected_positions(&succeeded);
+        let actual = self.settlement_positions().await;
+        assert_eq!(
+            actual, expected,
+            "settlement positions (owner, currency) → net posted"
+        );
+    }
+}
+
+fn party(url: &str, signer: &Arc<KeySigner>) -> Party {
+    let limits = client::ClientLimits {
+        timeout: Duration::from_secs(10),
+        ..client::ClientLimits::default()
+    };
+    Party {
+        id: signer.client_id.clone(),
+        client: client::SignedClient::new(url, signer.clone(), limits).unwrap(),
+    }
+}
+
+fn mpm_body(
+    request_id: &str,
+    code: &str,
+    amount: &Value,
+    quote_id: Option<&str>,
+    payer: &Value,
+) -> Value {
+    let mut body = json!({"request_id": request_id, "mode": "mpm", "code": code,
+        "amount": amount, "payer": payer});
+    if let Some(q) = quote_id {
+        body["quote_id"] = json!(q);
+    }
+    body
+}
+
+/// Dynamic CN codes (single use): (bill number, amount) each.
+const DYNAMIC: [(&str, &str); 3] = [
+    ("INV-0001", "88.00"),
+    ("INV-0002", "66.00"),
+    ("INV-0003", "12.34"),
+];
+
+fn dynamic_codes() -> Vec<String> {
+    DYNAMIC
+        .iter()
+        .map(|(bill, amount)| cn_code(Some(amount), Some(bill)))
+        .collect()
+}
+
+/// What the succeeded payments should have done to each participant's
+/// settlement accounts, by (owner, currency), posted net (credits less
+/// debits): the wallet is debited what its payer paid (in its settlement
+/// currency); the acquirer is credited the merchant's amount less the fee,
+/// plus its share of the fee; the wallet is credited its share of the fee
+/// (in the fee's currency). The gateway's share, the markup and the
+/// rounding stay on the gateway's own accounts. One place to change if
+/// the ledger's shape changes.
+fn expected_positions(succeeded: &[&Value]) -> BTreeMap<(String, String), i64> {
+    let mut pos: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut add = |owner: &Value, m: &Value, delta: i64| {
+        *pos.entry((owner.as_str().unwrap().to_string(), currency(m).to_string()))
+            .or_default() += delta;
+    };
+    for p in succeeded {
+        let a = &p["amounts"];
+        add(
+            &p["wallet"],
+            &a["wallet_settlement"],
+            -minor(&a["wallet_settlement"]),
+        );
+        add(&p["acquirer"], &a["merchant"], minor(&a["merchant"]));
+        if let Some(f) = p["fees"].as_object() {
+            add(&p["acquirer"], &f["total"], -minor(&f["total"]));
+            add(&p["acquirer"], &f["acquirer"], minor(&f["acquirer"]));
+            add(&p["wallet"], &f["wallet"], minor(&f["wallet"]));
+        }
+    }
+    pos.retain(|_, v| *v != 0);
+    pos
+}
+
+// ---------------------------------------------------------------------
+// Checks of one payment.
+
+/// What a succeeded payment must say.
+struct Expect<'a> {
+    request_id: &'a str,
+    initiator: &'a str,
+    mode: &'a str,
+    direction: &'a str,
+    wallet: &'a str,
+    acquirer: &'a str,
+    /// Gateway merchant id, and the acquirer's own id for it.
+    merchant: (&'a str, &'a str),
+    order_id: Option<&'a str>,
+    merchant_amount: Value,
+    payer_currency: &'a str,
+    /// The firm quote the payer paid by (MPM), when there was one.
+    quote: Option<&'a Value>,
+}
+
+fn check_payment(p: &Value, e: &Expect<'_>) {
+    let ctx = p.to_string();
+    assert!(p["id"].as_str().is_some_and(|s| !s.is_empty()), "id: {ctx}");
+    for (field, want) in [
+        ("request_id", e.request_id),
+        ("initiator", e.initiator),
+        ("mode", e.mode),
+        ("state", "succeeded"),
+        ("direction", e.direction),
+        ("wallet", e.wallet),
+        ("acquirer", e.acquirer),
+    ] {
+        assert_eq!(p[field], want, "{field}: {ctx}");
+    }
+    // The contract leaves open whether the payment names the merchant by
+    // the gateway's id or the acquirer's; docs/payments.md stores the
+    // gateway's.
+    assert!(
+        p["merchant_id"] == e.merchant.0 || p["merchant_id"] == e.merchant.1,
+        "merchant_id: {ctx}"
+    );
+    match e.order_id {
+        Some(o) => assert_eq!(p["order_id"], o, "order_id: {ctx}"),
+        None => assert!(p["order_id"].is_null(), "order_id: {ctx}"),
+    }
+    let a = &p["amounts"];
+    assert_eq!(a["merchant"], e.merchant_amount, "amounts.merchant: {ctx}");
+    assert_eq!(
+        currency(&a["payer"]),
+        e.payer_currency,
+        "amounts.payer: {ctx}"
+    );
+    assert!(minor(&a["payer"]) > 0, "amounts.payer: {ctx}");
+    // Here every participant settles in the currency it pays or collects:
+    // the wallet settles what its payer paid, the acquirer the merchant's
+    // amount less the fee, plus its share of the fee.
+    assert_eq!(
+        a["wallet_settlement"], a["payer"],
+        "wallet_settlement: {ctx}"
+    );
+    let (total, acq, _, _) = expected_fee(minor(&e.merchant_amount));
+    assert_eq!(
+        a["acquirer_settlement"],
+        money(
+            minor(&e.merchant_amount) - total + acq,
+            currency(&e.merchant_amount)
+        ),
+        "acquirer_settlement: {ctx}"
+    );
+    // The reporting amount is in CNY.
+    assert_eq!(currency(&a["reporting"]), "CNY", "amounts.reporting: {ctx}");
+    if currency(&e.merchant_amount) == "CNY" {
+        assert_eq!(
+            a["reporting"], e.merchant_amount,
+            "amounts.reporting: {ctx}"
+        );
+    } else {
+        assert!(minor(&a["reporting"]) > 0, "amounts.reporting: {ctx}");
+    }
+    // FX: the quote's, when the currencies differ.
+    let cross = currency(&e.merchant_amount) != e.payer_currency;
+    if cross {
+        let fx = &p["fx"];
+        assert!(fx.is_object(), "fx: {ctx}");
+        assert_eq!(fx["provider"], "unigate", "fx.provider: {ctx}");
+        assert!(fx["quote_id"].as_str().is_some(), "fx.quote_id: {ctx}");
+        assert!(fx["rate"].as_str().is_some(), "fx.rate: {ctx}");
+        assert!(fx["markup_bps"].as_u64().is_some(), "fx.markup_bps: {ctx}");
+        if let Some(q) = e.quote {
+            assert_eq!(fx["quote_id"], q["quote_id"], "fx.quote_id: {ctx}");
+            assert_eq!(fx["rate"], q["rate"], "fx.rate: {ctx}");
+            assert_eq!(fx["markup_bps"], q["markup_bps"], "fx.markup_bps: {ctx}");
+            assert_eq!(
+                a["payer"], q["pay"],
+                "amounts.payer is the quote's pay: {ctx}"
+            );
+        }
+    } else {
+        assert!(p["fx"].is_null(), "fx: {ctx}");
+        assert_eq!(a["payer"], e.merchant_amount, "amounts.payer: {ctx}");
+    }
+    // Fees under the one rule, in the merchant's currency.
+    let (total, acq, wal, gw) = expected_fee(minor(&e.merchant_amount));
+    let ccy = currency(&e.merchant_amount);
+    let f = &p["fees"];
+    for (part, want) in [
+        ("total", total),
+        ("acquirer", acq),
+        ("wallet", wal),
+        ("gateway", gw),
+    ] {
+        assert_eq!(f[part], money(want, ccy), "fees.{part}: {ctx}");
+    }
+    // The clearing date: a calendar date near today (cut-off in
+    // Asia/Shanghai), and the creation time.
+    let date: jiff::civil::Date = p["clearing_date"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("clearing_date: {ctx}"));
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let days = (date - today).get_days();
+    assert!(
+        (0..=2).contains(&days),
+        "clearing_date {date} vs {today}: {ctx}"
+    );
+    assert!(
+        p["created_at"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .is_some(),
+        "created_at: {ctx}"
+    );
+}
+
+/// An `F` answer with `code`; when a payment was created for it, it failed.
+fn assert_refused(r: &Reply, code: &str) {
+    assert_eq!(r.status, 200, "{code}: {}", r.json);
+    assert_eq!(r.result(), ("F", code), "{}", r.json);
+    if !r.payment().is_null() {
+        assert_eq!(r.payment()["state"], "failed", "{}", r.json);
+    }
+}
+
+/// Run `scenario` against a fresh gateway on each store engine, bounded.
+async fn on_each_engine<F, Fut>(test: &str, scenario: F)
+where
+    F: Fn(Gateway) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    // The gateway's errors show in a failing test's output (`RUST_LOG`
+    // for more).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    for store in store::testing::engines(test).await {
+        let engine = format!("{:?}", store.engine());
+        let run = async {
+            let gw = Gateway::start(store).await;
+            scenario(gw).await;
+        };
+        tokio::time::timeout(RUN_LIMIT, run)
+            .await
+            .unwrap_or_else(|_| panic!("{test} on {engine}: over {RUN_LIMIT:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------
+// The scenarios.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mpm_and_cpm_inbound_outbound_and_transit() {
+    on_each_engine("flows_ok", |gw| async move {
+        let mut made: Vec<(String, &Party)> = Vec::new();
+
+        // MPM inbound: mn-wallet pays the CN merchant (MNT → CNY).
+        let consult = gw
+            .consult(&gw.mn_wallet, &gw.codes.cn_static, &mn_payer(), "MNT")
+            .await;
+        let c = consult.ok("consult");
+        assert_eq!(c["acquirer"], "cn-acq", "{c}");
+        assert_eq!(c["currency"], "CNY", "{c}");
+        assert_eq!(c["direction"], "inbound", "{c}");
+        assert!(c["amount"].is_null(), "a static code has no amount: {c}");
+        assert!(c["order_id"].is_null(), "a static code has no order: {c}");
+        let m = &c["merchant"];
+        assert_eq!(m["merchant_id"], "cn-m1", "{c}");
+        assert_eq!(m["gateway_merchant_id"], gw.codes.cn_gm.as_str(), "{c}");
+        assert_eq!(m["name"], "ERLIAN HOTPOT", "{c}");
+        assert_eq!(m["mcc"], "5812", "{c}");
+        assert_eq!(m["city"], "ERENHOT", "{c}");
+        assert_eq!(m["country"], "CN", "{c}");
+        let ind = &c["indicative"];
+        assert!(
+            ind["rate"].as_str().is_some_and(|r| !r.is_empty()),
+            "indicative: {c}"
+        );
+        if !ind["pay"].is_null() {
+            assert_eq!(currency(&ind["pay"]), "MNT", "indicative: {c}");
+        }
+
+        let amount = money(12_850, "CNY");
+        let quote = gw
+            .quote(
+                &gw.mn_wallet,
+                "in-1-q",
+                &mn_payer(),
+                ("merchant_id", gw.codes.cn_gm.as_str()),
+                "MNT",
+                &amount,
+            )
+            .await;
+        assert_eq!(quote["receive"], amount, "{quote}");
+        assert_eq!(currency(&quote["pay"]), "MNT", "{quote}");
+        // About 482 MNT a yuan, less nothing: the payer pays at least that.
+        assert!(minor(&quote["pay"]) >= 12_850 * 478, "{quote}");
+        let qid = quote["quote_id"].as_str().unwrap();
+        let body = mpm_body("in-1", &gw.codes.cn_static, &amount, Some(qid), &mn_payer());
+        let r = gw
+            .call(&gw.mn_wallet, "POST", "/v1/payments", Some(body.clone()))
+            .await;
+        r.ok("MPM inbound");
+        let inbound = r.payment().clone();
+        check_payment(
+            &inbound,
+            &Expect {
+                request_id: "in-1",
+                initiator: "mn-wallet",
+                mode: "mpm",
+                direction: "inbound",
+                wallet: "mn-wallet",
+                acquirer: "cn-acq",
+                merchant: (gw.codes.cn_gm.as_str(), "cn-m1"),
+                order_id: None,
+                merchant_amount: amount.clone(),
+                payer_currency: "MNT",
+                quote: Some(&quote),
+            },
+        );
+        gw.check_inquiries(&inbound, [&gw.mn_wallet, &gw.cn_acq], &gw.th_acq)
+            .await;
+        // The same request again: the same answer, nothing paid twice.
+        let again = gw
+            .call(&gw.mn_wallet, "POST", "/v1/payments", Some(body.clone()))
+            .await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.json, r.json, "a repeat gets the first answer");
+        // The same request id with other content: refused.
+        let mut other = body.clone();
+        other["amount"] = money(12_851, "CNY");
+        let refused = gw
+            .call(&gw.mn_wallet, "POST", "/v1/payments", Some(other))
+            .await;
+        assert_eq!(refused.status, 409, "{}", refused.json);
+        assert_eq!(
+            refused.json["code"], "REPEAT_REQ_INCONSISTENT",
+            "{}",
+            refused.json
+        );
+        assert_eq!(gw.cn_acq_sim.balance("cn-m1").await.unwrap(), 12_850);
+        made.push((inbound["id"].as_str().unwrap().into(), &gw.mn_wallet));
+
+        // MPM outbound: cn-wallet pays the TH PromptPay merchant (CNY → THB).
+        let consult = gw
+            .consult(&gw.cn_wallet, &gw.codes.th_static, &cn_payer(), "CNY")
+            .await;
+        let c = consult.ok("consult TH");
+        assert_eq!(
+            (&c["acquirer"], &c["currency"], &c["direction"]),
+            (&json!("th-acq"), &json!("THB"), &json!("outbound")),
+            "{c}"
+        );
+        assert_eq!(
+            c["merchant"]["gateway_merchant_id"],
+            gw.codes.th_gm.as_str(),
+            "{c}"
+        );
+        assert_eq!(c["merchant"]["country"], "TH", "{c}");
+        let amount = money(35_000, "THB");
+        let (outbound, quote) = gw
+            .mpm_paid(
+                &gw.cn_wallet,
+                "out-1",
+                &gw.codes.th_static,
+                &cn_payer(),
+                "CNY",
+                &amount,
+            )
+            .await;
+        check_payment(
+            &outbound,
+            &Expect {
+                request_id: "out-1",
+                initiator: "cn-wallet",
+                mode: "mpm",
+                direction: "outbound",
+                wallet: "cn-wallet",
+                acquirer: "th-acq",
+                merchant: (gw.codes.th_gm.as_str(), "th-m1"),
+                order_id: None,
+                merchant_amount: amount.clone(),
+                payer_currency: "CNY",
+                quote: quote.as_ref(),
+            },
+        );
+        gw.check_inquiries(&outbound, [&gw.cn_wallet, &gw.th_acq], &gw.mn_wallet)
+            .await;
+        made.push((outbound["id"].as_str().unwrap().into(), &gw.cn_wallet));
+
+        // MPM transit: mn-wallet pays the TH merchant (MNT → THB).
+        let consult = gw
+            .consult(&gw.mn_wallet, &gw.codes.th_static, &mn_payer(), "MNT")
+            .await;
+        assert_eq!(consult.ok("consult transit")["direction"], "transit");
+        let amount = money(20_025, "THB");
+        let (transit, quote) = gw
+            .mpm_paid(
+                &gw.mn_wallet,
+                "tr-1",
+                &gw.codes.th_static,
+                &mn_payer(),
+                "MNT",
+                &amount,
+            )
+            .await;
+        check_payment(
+            &transit,
+            &Expect {
+                request_id: "tr-1",
+                initiator: "mn-wallet",
+                mode: "mpm",
+                direction: "transit",
+                wallet: "mn-wallet",
+                acquirer: "th-acq",
+                merchant: (gw.codes.th_gm.as_str(), "th-m1"),
+                order_id: None,
+                merchant_amount: amount.clone(),
+                payer_currency: "MNT",
+                quote: quote.as_ref(),
+            },
+        );
+        gw.check_inquiries(&transit, [&gw.mn_wallet, &gw.th_acq], &gw.cn_wallet)
+            .await;
+        made.push((transit["id"].as_str().unwrap().into(), &gw.mn_wallet));
+
+        // MPM of a dynamic code: the amount and the order come from the code.
+        let (bill, _) = DYNAMIC[0];
+        let code = &dynamic_codes()[0];
+        let consult = gw.consult(&gw.mn_wallet, code, &mn_payer(), "MNT").await;
+        let c = consult.ok("consult dynamic");
+        assert_eq!(c["amount"], money(8_800, "CNY"), "{c}");
+        let order = c["order_id"]
+            .as_str()
+            .expect("a dynamic code's order")
+            .to_string();
+        assert!(
+            order.contains(bill),
+            "the order is the code's bill number: {c}"
+        );
+        let (dynamic, quote) = gw
+            .mpm_paid(
+                &gw.mn_wallet,
+                "dyn-1",
+                code,
+                &mn_payer(),
+                "MNT",
+                &money(8_800, "CNY"),
+            )
+            .await;
+        check_payment(
+            &dynamic,
+            &Expect {
+                request_id: "dyn-1",
+                initiator: "mn-wallet",
+                mode: "mpm",
+                direction: "inbound",
+                wallet: "mn-wallet",
+                acquirer: "cn-acq",
+                merchant: (gw.codes.cn_gm.as_str(), "cn-m1"),
+                order_id: Some(&order),
+                merchant_amount: money(8_800, "CNY"),
+                payer_currency: "MNT",
+                quote: quote.as_ref(),
+            },
+        );
+        made.push((dynamic["id"].as_str().unwrap().into(), &gw.mn_wallet));
+
+        // CPM inbound: cn-acq charges an mn-wallet user's payment code.
+        let before = gw.mn_sim.balance("u-mn-1").await.unwrap();
+        let payment_code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let amount = money(4_200, "CNY");
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "cpm-1",
+                &payment_code,
+                &amount,
+                "cn-m1",
+                "pos-0001",
+            )
+            .await;
+        r.ok("CPM inbound");
+        let cpm = r.payment().clone();
+        check_payment(
+            &cpm,
+            &Expect {
+                request_id: "cpm-1",
+                initiator: "cn-acq",
+                mode: "cpm",
+                direction: "inbound",
+                wallet: "mn-wallet",
+                acquirer: "cn-acq",
+                merchant: (gw.codes.cn_gm.as_str(), "cn-m1"),
+                order_id: Some("pos-0001"),
+                merchant_amount: amount.clone(),
+                payer_currency: "MNT",
+                quote: None,
+            },
+        );
+        // The wallet debited its user exactly the payer amount.
+        assert_eq!(
+            before - gw.mn_sim.balance("u-mn-1").await.unwrap(),
+            minor(&cpm["amounts"]["payer"]),
+            "{cpm}"
+        );
+        // The payment code is a secret: never answered.
+        assert!(!r.json.to_string().contains(&payment_code), "{}", r.json);
+        gw.check_inquiries(&cpm, [&gw.cn_acq, &gw.mn_wallet], &gw.th_acq)
+            .await;
+        made.push((cpm["id"].as_str().unwrap().into(), &gw.cn_acq));
+
+        let all = gw.payments(&made).await;
+        gw.reconcile(&all).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_leave_the_books_untouched() {
+    on_each_engine("flows_refused", |gw| async move {
+        let mut made: Vec<(String, &Party)> = Vec::new();
+        let cn = |v: i64| money(v, "CNY");
+        let static_quote = |rid: &'static str, receive: Value| {
+            let gw = &gw;
+            async move {
+                gw.quote(
+                    &gw.mn_wallet,
+                    rid,
+                    &mn_payer(),
+                    ("merchant_id", gw.codes.cn_gm.as_str()),
+                    "MNT",
+                    &receive,
+                )
+                .await
+            }
+        };
+
+        // Two successes the refusals below build on: a static payment and
+        // the first payment of dynamic order INV-0001.
+        let used = static_quote("ok-1-q", cn(5_000)).await;
+        let used_id = used["quote_id"].as_str().unwrap().to_string();
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "ok-1",
+                &gw.codes.cn_static,
+                &cn(5_000),
+                Some(&used_id),
+                &mn_payer(),
+            )
+            .await;
+        made.push((
+            r.ok("static")["payment"]["id"].as_str().unwrap().into(),
+            &gw.mn_wallet,
+        ));
+        let dyn_code = &dynamic_codes()[0];
+        let (paid, _) = gw
+            .mpm_paid(
+                &gw.mn_wallet,
+                "ok-2",
+                dyn_code,
+                &mn_payer(),
+                "MNT",
+                &cn(8_800),
+            )
+            .await;
+        made.push((paid["id"].as_str().unwrap().into(), &gw.mn_wallet));
+        let order = paid["order_id"].as_str().unwrap().to_string();
+
+        // Each refusal: its code, and not a minor unit moved anywhere.
+        let books = gw.balances().await;
+        let sims = (
+            gw.cn_acq_sim.balance("cn-m1").await.unwrap(),
+            gw.th_acq_sim.balance("th-m1").await.unwrap(),
+            gw.mn_sim.balance("u-mn-1").await.unwrap(),
+        );
+        let untouched = |what: &'static str| {
+            let gw = &gw;
+            let books = &books;
+            async move {
+                assert_eq!(
+                    &gw.balances().await,
+                    books,
+                    "{what}: the gateway's books moved"
+                );
+                let now = (
+                    gw.cn_acq_sim.balance("cn-m1").await.unwrap(),
+                    gw.th_acq_sim.balance("th-m1").await.unwrap(),
+                    gw.mn_sim.balance("u-mn-1").await.unwrap(),
+                );
+                assert_eq!(now, sims, "{what}: a simulator's books moved");
+            }
+        };
+
+        // No route: a code whose GUID nobody serves.
+        let r = gw
+            .consult(&gw.mn_wallet, &gw.codes.unrouted, &mn_payer(), "MNT")
+            .await;
+        assert_refused(&r, "ROUTE_NOT_FOUND");
+        assert!(r.json["merchant"].is_null(), "{}", r.json);
+        let q = gw
+            .quote(
+                &gw.mn_wallet,
+                "nr-q",
+                &mn_payer(),
+                ("merchant_id", "gm-nobody"),
+                "MNT",
+                &money(1_000, "THB"),
+            )
+            .await;
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "nr-1",
+                &gw.codes.unrouted,
+                &money(1_000, "THB"),
+                q["quote_id"].as_str(),
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "ROUTE_NOT_FOUND");
+        untouched("no route").await;
+
+        // A dynamic code paid for another amount than it carries.
+        let code = &dynamic_codes()[1];
+        let c = gw.consult(&gw.mn_wallet, code, &mn_payer(), "MNT").await;
+        let c = c.ok("consult dynamic").clone();
+        assert_eq!(c["amount"], cn(6_600), "{c}");
+        let o = c["order_id"].as_str().unwrap();
+        let q = gw
+            .quote(
+                &gw.mn_wallet,
+                "am-q",
+                &mn_payer(),
+                ("order_id", o),
+                "MNT",
+                &cn(7_000),
+            )
+            .await;
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "am-1",
+                code,
+                &cn(7_000),
+                q["quote_id"].as_str(),
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "AMOUNT_MISMATCH");
+        untouched("amount mismatch").await;
+
+        // A dynamic code paid twice.
+        let q = gw
+            .quote(
+                &gw.mn_wallet,
+                "twice-q",
+                &mn_payer(),
+                ("order_id", order.as_str()),
+                "MNT",
+                &cn(8_800),
+            )
+            .await;
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "twice-1",
+                dyn_code,
+                &cn(8_800),
+                q["quote_id"].as_str(),
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "ORDER_USED");
+        untouched("order used").await;
+
+        // A quote for another amount.
+        let q = static_quote("qm-q", cn(10_000)).await;
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "qm-1",
+                &gw.codes.cn_static,
+                &cn(12_000),
+                q["quote_id"].as_str(),
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "QUOTE_MISMATCH");
+        untouched("quote mismatch").await;
+
+        // A quote used before.
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "qu-1",
+                &gw.codes.cn_static,
+                &cn(5_000),
+                Some(&used_id),
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "QUOTE_USED");
+        untouched("quote used").await;
+
+        // No quote where the currencies differ; a quote nobody gave.
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "qr-1",
+                &gw.codes.cn_static,
+                &cn(1_000),
+                None,
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "QUOTE_REQUIRED");
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "qn-1",
+                &gw.codes.cn_static,
+                &cn(1_000),
+                Some("q-doesnotexist"),
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "QUOTE_NOT_FOUND");
+        untouched("no quote").await;
+
+        // The wallet's net debit cap (800,000.00 MNT): 2,000 yuan is more.
+        let q = static_quote("cap-q", cn(200_000)).await;
+        assert!(minor(&q["pay"]) > MN_CAP, "{q}");
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "cap-1",
+                &gw.codes.cn_static,
+                &cn(200_000),
+                q["quote_id"].as_str(),
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "CAP_EXCEEDED");
+        untouched("cap").await;
+
+        // The acquirer declines to credit its merchant.
+        gw.cn_acq_sim
+            .set_faults(Faults {
+                decline_rate: 1.0,
+                ..Faults::default()
+            })
+            .unwrap();
+        let q = static_quote("dec-q", cn(3_000)).await;
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "dec-1",
+                &gw.codes.cn_static,
+                &cn(3_000),
+                q["quote_id"].as_str(),
+                &mn_payer(),
+            )
+            .await;
+        gw.cn_acq_sim.set_faults(Faults::default()).unwrap();
+        assert_refused(&r, "PAYEE_DECLINED");
+        assert_eq!(
+            r.payment()["state"],
+            "failed",
+            "a declined payment was made: {}",
+            r.json
+        );
+        made.push((r.payment()["id"].as_str().unwrap().into(), &gw.mn_wallet));
+        untouched("declined").await;
+
+        // The acquirer cannot be reached (its callback port is closed).
+        let q = gw
+            .quote(
+                &gw.mn_wallet,
+                "down-q",
+                &mn_payer(),
+                ("merchant_id", gw.codes.down_gm.as_str()),
+                "MNT",
+                &money(5_000, "THB"),
+            )
+            .await;
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "down-1",
+                &gw.codes.down_static,
+                &money(5_000, "THB"),
+                q["quote_id"].as_str(),
+                &mn_payer(),
+            )
+            .await;
+        assert_refused(&r, "PARTICIPANT_UNAVAILABLE");
+        untouched("acquirer down").await;
+
+        // CPM with payment codes nobody issued: one under the MN wallet's
+        // prefix (its wallet declines it), one no route covers.
+        let unknown = format!("{MN_CODE_PREFIX}{}", "0".repeat(18 - MN_CODE_PREFIX.len()));
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "cpm-x1",
+                &unknown,
+                &cn(1_000),
+                "cn-m1",
+                "pos-x1",
+            )
+            .await;
+        assert_refused(&r, "PAYER_DECLINED");
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "cpm-x2",
+                "110000000000000001",
+                &cn(1_000),
+                "cn-m1",
+                "pos-x2",
+            )
+            .await;
+        assert_refused(&r, "ROUTE_NOT_FOUND");
+        untouched("unknown payment code").await;
+
+        // The smallest amount, all of it eaten by the fee's minimum: an
+        // answer (S, or F with its code), never a 5xx; if it went
+        // through, the books below account for it.
+        let q = static_quote("tiny-q", cn(1)).await;
+        let r = gw
+            .pay_mpm(
+                &gw.mn_wallet,
+                "tiny-1",
+                &gw.codes.cn_static,
+                &cn(1),
+                q["quote_id"].as_str(),
+                &mn_payer(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "one fen: {}", r.json);
+        assert!(matches!(r.result().0, "S" | "F"), "one fen: {}", r.json);
+        if let Some(id) = r.payment()["id"].as_str() {
+            made.push((id.into(), &gw.mn_wallet));
+        }
+
+        let all = gw.payments(&made).await;
+        gw.reconcile(&all).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn books_reconcile_after_a_mixed_run() {
+    on_each_engine("flows_recon", |gw| async move {
+        let mut made: Vec<(String, &Party)> = Vec::new();
+        // Odd amounts, so rounding and fee remainders show.
+        for (i, v) in [2_i64, 99, 12_345, 77_777].into_iter().enumerate() {
+            let (p, _) = gw
+                .mpm_paid(
+                    &gw.mn_wallet,
+                    &format!("mix-in-{i}"),
+                    &gw.codes.cn_static,
+                    &mn_payer(),
+                    "MNT",
+                    &money(v, "CNY"),
+                )
+                .await;
+            made.push((p["id"].as_str().unwrap().into(), &gw.mn_wallet));
+        }
+        for (i, v) in [3_i64, 10_001, 54_321].into_iter().enumerate() {
+            let (p, _) = gw
+                .mpm_paid(
+                    &gw.cn_wallet,
+                    &format!("mix-out-{i}"),
+                    &gw.codes.th_static,
+                    &cn_payer(),
+                    "CNY",
+                    &money(v, "THB"),
+                )
+                .await;
+            made.push((p["id"].as_str().unwrap().into(), &gw.cn_wallet));
+            let (p, _) = gw
+                .mpm_paid(
+                    &gw.mn_wallet,
+                    &format!("mix-tr-{i}"),
+                    &gw.codes.th_static,
+                    &mn_payer(),
+                    "MNT",
+                    &money(v, "THB"),
+                )
+                .await;
+            made.push((p["id"].as_str().unwrap().into(), &gw.mn_wallet));
+        }
+        let (p, _) = gw
+            .mpm_paid(
+                &gw.mn_wallet,
+                "mix-dyn",
+                &dynamic_codes()[2],
+                &mn_payer(),
+                "MNT",
+                &money(1_234, "CNY"),
+            )
+            .await;
+        made.push((p["id"].as_str().unwrap().into(), &gw.mn_wallet));
+        for (i, (user, v)) in [("u-mn-1", 777_i64), ("u-mn-2", 15_003), ("u-mn-1", 2)]
+            .into_iter()
+            .enumerate()
+        {
+            let code = gw.mn_sim.issue_code(user, MN_CODE_PREFIX);
+            let r = gw
+                .pay_cpm(
+                    &gw.cn_acq,
+                    &format!("mix-cpm-{i}"),
+                    &code,
+                    &money(v, "CNY"),
+                    "cn-m1",
+                    &format!("pos-{i}"),
+                )
+                .await;
+            made.push((
+                r.ok("CPM")["payment"]["id"].as_str().unwrap().into(),
+                &gw.cn_acq,
+            ));
+        }
+        // A declined one among them moves nothing.
+        gw.th_acq_sim
+            .set_faults(Faults {
+                decline_rate: 1.0,
+                ..Faults::default()
+            })
+            .unwrap();
+        let consult = gw
+            .consult(&gw.cn_wallet, &gw.codes.th_static, &cn_payer(), "CNY")
+            .await;
+        consult.ok("consult");
+        let q = gw
+            .quote(
+                &gw.cn_wallet,
+                "mix-dec-q",
+                &cn_payer(),
+                ("merchant_id", gw.codes.th_gm.as_str()),
+                "CNY",
+                &money(500, "THB"),
+            )
+            .await;
+        let r = gw
+            .pay_mpm(
+                &gw.cn_wallet,
+                "mix-dec",
+                &gw.codes.th_static,
+                &money(500, "THB"),
+                q["quote_id"].as_str(),
+                &cn_payer(),
+            )
+            .await;
+        gw.th_acq_sim.set_faults(Faults::default()).unwrap();
+        assert_refused(&r, "PAYEE_DECLINED");
+        made.push((r.payment()["id"].as_str().unwrap().into(), &gw.cn_wallet));
+
+        let all = gw.payments(&made).await;
+        assert_eq!(
+            all.iter().filter(|p| p["state"] == "succeeded").count(),
+            made.len() - 1
+        );
+        gw.reconcile(&all).await;
+    })
+    .await;
+}
