@@ -939,10 +939,10 @@ async fn firm_offers(state: &AppState, book: &Book, from: Currency, receive: Mon
     firm
 }
 
-/// A provider's firm quote, as its `fx-quote` callback answers.
+/// A provider's firm quote, as its `fx-quote` callback answers (beside its
+/// `result`).
 #[derive(Debug, Deserialize)]
 struct ProviderQuote {
-    result: ProviderResult,
     /// Units of `to` per unit of `from` for the customer.
     rate: Option<String>,
     expires_at: Option<String>,
@@ -950,15 +950,10 @@ struct ProviderQuote {
     quote_ref: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct ProviderResult {
-    status: String,
-    #[serde(default)]
-    code: String,
-}
-
-/// Ask one provider for a firm quote on its `fx-quote` callback, signed
-/// by the gateway; its answer must be signed with one of its usable keys.
+/// Ask one provider for a firm quote on its `fx-quote` callback, through
+/// the connector (signed by the gateway, its answer verified against the
+/// provider's usable keys, its circuit breaker and outbound log), bounded
+/// by `quote_timeout_ms` (no retry outlives it).
 async fn ask_provider(
     state: &AppState,
     provider: &str,
@@ -966,63 +961,32 @@ async fn ask_provider(
     receive: Money,
 ) -> Result<Offer, String> {
     let now = now_ms();
-    let p = state
-        .store
-        .participant_get(provider)
+    let peer = crate::payments::peer(state, provider)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no such participant")?;
-    let keys: Vec<(u32, sign::PublicKey)> = state
-        .store
-        .key_list(provider)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|k| k.usable_at(now))
-        .filter_map(|k| {
-            Some((
-                u32::try_from(k.version).ok()?,
-                sign::PublicKey::from_pem(&k.public_pem).ok()?,
-            ))
-        })
-        .collect();
-    let limits = client::ClientLimits {
-        timeout: std::time::Duration::from_millis(state.fx.quote_timeout_ms),
-        answer_bytes_max: 64 * 1024,
-        public_only: !state.allow_private_callbacks,
-    };
-    let signer: std::sync::Arc<dyn sign::Signer> = state.keys.clone();
-    let callbacks = client::SignedClient::new(&p.record.callback_base_url, signer, limits)
-        .map_err(|e| e.to_string())?
-        .pin_peer_keys(keys);
-    let body = serde_json::json!({
-        "request_id": format!("fxq-{}", uuid::Uuid::now_v7().simple()),
-        "from": from.code(),
-        "to": receive.currency.code(),
-        "receive": receive,
-        "valid_for_s": state.fx.quote_ttl_s,
+    let message = connector::Message::FxQuote(connector::model::FxQuote {
+        request_id: format!("fxq-{}", uuid::Uuid::now_v7().simple()),
+        from,
+        to: receive.currency,
+        receive,
+        valid_for_s: state.fx.quote_ttl_s,
     });
-    let answer = callbacks
-        .call(
-            "POST",
-            "/fx-quote",
-            Some("application/json"),
-            body.to_string().into_bytes(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    answer
-        .verified
-        .clone()
-        .map_err(|e| format!("its answer does not verify: {e}"))?;
-    if answer.status != 200 {
-        return Err(format!("it answered HTTP {}", answer.status));
+    let reply = tokio::time::timeout(
+        std::time::Duration::from_millis(state.fx.quote_timeout_ms),
+        state.connectors.call(&peer, &message),
+    )
+    .await
+    .map_err(|_| format!("no answer within {} ms", state.fx.quote_timeout_ms))?
+    .map_err(|e| e.to_string())?;
+    if reply.outcome.status != connector::Status::S {
+        return Err(format!(
+            "it did not quote: {} {}",
+            reply.outcome.status.as_str(),
+            reply.outcome.code
+        ));
     }
-    let q: ProviderQuote = serde_json::from_slice(&answer.body)
-        .map_err(|e| format!("its answer is not a quote: {e}"))?;
-    if q.result.status != "S" {
-        return Err(format!("it declined: {}", q.result.code));
-    }
+    let q: ProviderQuote = reply.fields_as()?;
     let rate = Rate::parse(q.rate.as_deref().unwrap_or("")).map_err(|e| e.to_string())?;
     let expires = q
         .expires_at

@@ -92,6 +92,8 @@ pub struct AppState {
     pub payments: payments::PaymentsConfig,
     /// The participants' callbacks, in each one's dialect.
     pub connectors: std::sync::Arc<connector::Connectors>,
+    /// The risk step of every payment (approve-all until rules exist).
+    pub risk: std::sync::Arc<dyn payments::RiskCheck>,
 }
 
 /// Default idempotency retention: 35 days.

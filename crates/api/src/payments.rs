@@ -287,7 +287,10 @@ pub struct PaymentOut {
     pub direction: &'static str,
     pub wallet: String,
     pub acquirer: String,
+    /// The acquirer's id of the merchant.
     pub merchant_id: Option<String>,
+    /// The registry's id of the merchant, when it is registered.
+    pub gateway_merchant_id: Option<String>,
     pub order_id: Option<String>,
     pub amounts: AmountsOut,
     pub fx: Option<FxOut>,
@@ -390,6 +393,14 @@ pub fn clearing_date(config: &PaymentsConfig, now_ms: i64) -> Result<String, Str
         date
     };
     Ok(date.to_string())
+}
+
+/// A participant as the connectors call it (`None`: no such participant).
+pub(crate) async fn peer(state: &AppState, id: &str) -> Result<Option<connector::Peer>, ApiError> {
+    match peer_of(state, id).await {
+        Ok(found) => Ok(found.map(|(_, p)| p)),
+        Err(f) => Err(flow_fault(f)),
+    }
 }
 
 /// A participant as the connectors call it, with its usable keys.
@@ -557,9 +568,13 @@ async fn mpm_target(state: &AppState, raw: &str, request_id: &str) -> Result<Mpm
             .into());
         }
         model::Status::U => {
+            // A merchant-inquiry moves nothing: no answer means no payment.
             return Err(refuse(
-                "OUTCOME_UNKNOWN",
-                format!("the acquirer did not answer: {}", reply.outcome.code),
+                "PARTICIPANT_UNAVAILABLE",
+                format!(
+                    "the acquirer did not answer the merchant inquiry: {}",
+                    reply.outcome.code
+                ),
             )
             .into());
         }
@@ -1118,6 +1133,27 @@ async fn execute(
             .saturating_add(fee.scheme)
             .saturating_add(fee.wallet),
     );
+    let facts = RiskFacts {
+        mode: plan.mode.as_str(),
+        direction: plan.direction.as_str(),
+        wallet: &plan.wallet,
+        acquirer: &plan.acquirer,
+        payer_country: &plan.payer_country,
+        merchant_country: &plan.merchant.country,
+        mcc: &plan.merchant.mcc,
+        merchant_amount: plan.merchant_amount,
+        payer_amount: plan.payer_amount,
+    };
+    if let RiskDecision::Decline { rules } = state.risk.decide(&facts) {
+        tracing::info!(rules = ?rules, "risk declined a payment");
+        return Ok(PaymentAnswer {
+            result: Outcome::new(
+                "RISK_DECLINED",
+                format!("declined by risk rules: {}", rules.join(", ")),
+            ),
+            payment: None,
+        });
+    }
     if acquirer_gets < 1 {
         return Ok(PaymentAnswer {
             result: Outcome::new(
@@ -1428,6 +1464,7 @@ async fn render(state: &AppState, r: &PaymentRecord) -> Result<PaymentOut, ApiEr
             .as_ref()
             .map(|t| t.acquirer_merchant_id.clone())
             .or_else(|| p.merchant_id.clone()),
+        gateway_merchant_id: p.merchant_id.clone(),
         order_id: p.order_id.clone(),
         amounts: AmountsOut {
             merchant: p.merchant_amount,
@@ -1717,5 +1754,45 @@ fn inquiry_result(state: PayState) -> Outcome {
             "OUTCOME_UNKNOWN",
             format!("the payment is {}", other.as_str()),
         ),
+    }
+}
+
+/// What the risk step sees of a payment before any money moves.
+#[derive(Clone, Debug)]
+pub struct RiskFacts<'a> {
+    pub mode: &'a str,
+    pub direction: &'a str,
+    pub wallet: &'a str,
+    pub acquirer: &'a str,
+    pub payer_country: &'a str,
+    pub merchant_country: &'a str,
+    pub mcc: &'a str,
+    pub merchant_amount: Money,
+    pub payer_amount: Money,
+}
+
+/// A risk decision (SPEC §2.9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RiskDecision {
+    Approve,
+    /// Refused, with the rules that fired.
+    Decline {
+        rules: Vec<String>,
+    },
+}
+
+/// The risk step of every payment: a port, so the rules engine of the
+/// risk issue plugs in here.
+pub trait RiskCheck: Send + Sync + std::fmt::Debug {
+    fn decide(&self, facts: &RiskFacts<'_>) -> RiskDecision;
+}
+
+/// Approves everything: the default until rules are configured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApproveAll;
+
+impl RiskCheck for ApproveAll {
+    fn decide(&self, _: &RiskFacts<'_>) -> RiskDecision {
+        RiskDecision::Approve
     }
 }

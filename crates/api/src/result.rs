@@ -77,6 +77,11 @@ pub const RESULTS: &[(&str, &str, &str)] = &[
         "The wallet's net debit cap or prefunding in its settlement currency does not cover the payment; nothing moved.",
     ),
     (
+        "RISK_DECLINED",
+        "F",
+        "The risk step declined the payment before any money moved; the message names the rules that fired.",
+    ),
+    (
         "AMOUNT_TOO_SMALL",
         "F",
         "The payment's fee would take the whole amount the acquirer receives.",

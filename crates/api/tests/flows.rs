@@ -129,17 +129,21 @@ fn unrouted_code() -> String {
     }))
 }
 
-/// The fee under the test's one rule: half-even rate, floor shares, the
-/// gateway the remainder: (total, acquirer, wallet, gateway).
-fn expected_fee(merchant_minor: i64) -> (i64, i64, i64, i64) {
-    let p = i128::from(merchant_minor) * i128::from(FEE_BPS);
-    let (q, r) = (p / 10_000, p % 10_000);
-    let total = if 2 * r > 10_000 || (2 * r == 10_000 && q % 2 == 1) {
+/// `n / d` rounded half to even (d > 0).
+fn div_half_even(n: i128, d: i128) -> i64 {
+    let (q, r) = (n.div_euclid(d), n.rem_euclid(d));
+    let q = if 2 * r > d || (2 * r == d && q % 2 == 1) {
         q + 1
     } else {
         q
     };
-    let total = i64::try_from(total).unwrap().max(1);
+    i64::try_from(q).unwrap()
+}
+
+/// The fee under the test's one rule: half-even rate, floor shares, the
+/// gateway the remainder: (total, acquirer, wallet, gateway).
+fn expected_fee(merchant_minor: i64) -> (i64, i64, i64, i64) {
+    let total = div_half_even(i128::from(merchant_minor) * i128::from(FEE_BPS), 10_000).max(1);
     let acq = total * FEE_SPLIT.0 / 10_000;
     let wal = total * FEE_SPLIT.1 / 10_000;
     (total, acq, wal, total - acq - wal)
@@ -175,7 +179,7 @@ impl Reply {
     }
 }
 
-/// A participant: its signed client of the gateway and its key.
+/// A participant as the test drives it: its signed client of the gateway.
 struct Party {
     id: String,
     client: client::SignedClient,
@@ -200,6 +204,8 @@ struct Codes {
     down_gm: String,
 }
 
+/// A gateway served over HTTP, its participants (clients and simulators)
+/// and the codes and merchants the scenarios pay.
 struct Gateway {
     url: String,
     http: reqwest::Client,
@@ -303,6 +309,7 @@ impl Gateway {
         let state = AppState {
             payments,
             connectors,
+            risk: Arc::new(DeclineAmount(RISKY_MINOR)),
             store: store.clone(),
             limits: HttpLimits::default(),
             node_id: "flows-node".into(),
@@ -767,6 +774,29 @@ impl Gateway {
         .await
     }
 
+    /// A quote for the MN payer in MNT, bound to a merchant (`gm-…`) or
+    /// an order.
+    async fn mn_quote(&self, rid: &str, bound_to: (&str, &str), receive: &Value) -> Value {
+        self.quote(&self.mn_wallet, rid, &mn_payer(), bound_to, "MNT", receive)
+            .await
+    }
+
+    /// The MN payer pays `code` through mn-wallet (MPM) by `quote`.
+    async fn mn_pays(&self, rid: &str, code: &str, amount: &Value, quote: Option<&Value>) -> Reply {
+        let quote_id = quote.and_then(|q| q["quote_id"].as_str());
+        self.pay_mpm(&self.mn_wallet, rid, code, amount, quote_id, &mn_payer())
+            .await
+    }
+
+    /// The simulators' merchants' and the MN user's balances.
+    async fn sim_balances(&self) -> (i64, i64, i64) {
+        (
+            self.cn_acq_sim.balance("cn-m1").await.unwrap(),
+            self.th_acq_sim.balance("th-m1").await.unwrap(),
+            self.mn_sim.balance("u-mn-1").await.unwrap(),
+        )
+    }
+
     async fn pay_cpm(
         &self,
         acquirer: &Party,
@@ -918,6 +948,19 @@ impl Gateway {
         let r = self.by_request(initiator, rid).await;
         r.ok("inquiry by request id");
         assert_eq!(r.payment(), payment, "inquiry by request id");
+        // Request ids are the caller's own (SPEC §4.3: the key is
+        // participant, operation, request id): the other party's are not
+        // found under its name.
+        let other = parties
+            .iter()
+            .find(|p| payment["initiator"] != p.id.as_str())
+            .expect("the other party");
+        let r = self.by_request(other, rid).await;
+        assert_eq!(
+            r.status, 404,
+            "{} asks by {}'s request id: {}",
+            other.id, initiator.id, r.json
+        );
         let r = self.by_id(outsider, id).await;
         assert_eq!(
             r.status, 404,
@@ -992,6 +1035,10 @@ impl Gateway {
 
         // Each participant's settlement position against its payments.
         let expected = expected_positions(&succeeded);
+        assert!(
+            !succeeded.is_empty() && !expected.is_empty(),
+            "nothing to reconcile"
+        );
         let actual = self.settlement_positions().await;
         assert_eq!(
             actual, expected,
@@ -1141,16 +1188,18 @@ fn check_payment(p: &Value, e: &Expect<'_>) {
         ),
         "acquirer_settlement: {ctx}"
     );
-    // The reporting amount is in CNY.
-    assert_eq!(currency(&a["reporting"]), "CNY", "amounts.reporting: {ctx}");
-    if currency(&e.merchant_amount) == "CNY" {
-        assert_eq!(
-            a["reporting"], e.merchant_amount,
-            "amounts.reporting: {ctx}"
-        );
-    } else {
-        assert!(minor(&a["reporting"]) > 0, "amounts.reporting: {ctx}");
-    }
+    // The reporting amount: in CNY at the book's mid rate, half-even.
+    let reporting = match currency(&e.merchant_amount) {
+        "CNY" => minor(&e.merchant_amount),
+        // CNY/THB mid 4.925: THB minor × 1000 / 4925.
+        "THB" => div_half_even(i128::from(minor(&e.merchant_amount)) * 1_000, 4_925),
+        other => panic!("no reporting rate for {other} in this test"),
+    };
+    assert_eq!(
+        a["reporting"],
+        money(reporting, "CNY"),
+        "amounts.reporting: {ctx}"
+    );
     // FX: the quote's, when the currencies differ.
     let cross = currency(&e.merchant_amount) != e.payer_currency;
     if cross {
@@ -1208,6 +1257,14 @@ fn check_payment(p: &Value, e: &Expect<'_>) {
     );
 }
 
+/// A simulator that declines every payment.
+fn declining() -> Faults {
+    Faults {
+        decline_rate: 1.0,
+        ..Faults::default()
+    }
+}
+
 /// An `F` answer with `code`; when a payment was created for it, it failed.
 fn assert_refused(r: &Reply, code: &str) {
     assert_eq!(r.status, 200, "{code}: {}", r.json);
@@ -1218,6 +1275,25 @@ fn assert_refused(r: &Reply, code: &str) {
 }
 
 /// Run `scenario` against a fresh gateway on each store engine, bounded.
+/// A merchant amount the test risk rule declines.
+const RISKY_MINOR: i64 = 66_666;
+
+/// The risk port with one rule: decline payments of exactly this amount.
+#[derive(Debug)]
+struct DeclineAmount(i64);
+
+impl api::payments::RiskCheck for DeclineAmount {
+    fn decide(&self, facts: &api::payments::RiskFacts<'_>) -> api::payments::RiskDecision {
+        if facts.merchant_amount.minor == self.0 {
+            api::payments::RiskDecision::Decline {
+                rules: vec!["test_amount".into()],
+            }
+        } else {
+            api::payments::RiskDecision::Approve
+        }
+    }
+}
+
 async fn on_each_engine<F, Fut>(test: &str, scenario: F)
 where
     F: Fn(Gateway) -> Fut,
@@ -1493,6 +1569,12 @@ async fn mpm_and_cpm_inbound_outbound_and_transit() {
                 quote: None,
             },
         );
+        // The gateway quoted the CPM itself from the house book: 482 MNT a
+        // yuan (the ask), less its markup, the payer's amount rounded up.
+        let bps = i128::from(cpm["fx"]["markup_bps"].as_i64().unwrap());
+        let exact = (i128::from(minor(&amount)) * 482 * 10_000, 10_000 - bps);
+        let payer_minor = i64::try_from((exact.0 + exact.1 - 1) / exact.1).unwrap();
+        assert_eq!(cpm["amounts"]["payer"], money(payer_minor, "MNT"), "{cpm}");
         // The wallet debited its user exactly the payer amount.
         assert_eq!(
             before - gw.mn_sim.balance("u-mn-1").await.unwrap(),
@@ -1516,35 +1598,13 @@ async fn refusals_leave_the_books_untouched() {
     on_each_engine("flows_refused", |gw| async move {
         let mut made: Vec<(String, &Party)> = Vec::new();
         let cn = |v: i64| money(v, "CNY");
-        let static_quote = |rid: &'static str, receive: Value| {
-            let gw = &gw;
-            async move {
-                gw.quote(
-                    &gw.mn_wallet,
-                    rid,
-                    &mn_payer(),
-                    ("merchant_id", gw.codes.cn_gm.as_str()),
-                    "MNT",
-                    &receive,
-                )
-                .await
-            }
-        };
+        let cn_static = gw.codes.cn_static.as_str();
+        let at_cn = ("merchant_id", gw.codes.cn_gm.as_str());
 
         // Two successes the refusals below build on: a static payment and
         // the first payment of dynamic order INV-0001.
-        let used = static_quote("ok-1-q", cn(5_000)).await;
-        let used_id = used["quote_id"].as_str().unwrap().to_string();
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "ok-1",
-                &gw.codes.cn_static,
-                &cn(5_000),
-                Some(&used_id),
-                &mn_payer(),
-            )
-            .await;
+        let used = gw.mn_quote("ok-1-q", at_cn, &cn(5_000)).await;
+        let r = gw.mn_pays("ok-1", cn_static, &cn(5_000), Some(&used)).await;
         made.push((
             r.ok("static")["payment"]["id"].as_str().unwrap().into(),
             &gw.mn_wallet,
@@ -1565,26 +1625,20 @@ async fn refusals_leave_the_books_untouched() {
 
         // Each refusal: its code, and not a minor unit moved anywhere.
         let books = gw.balances().await;
-        let sims = (
-            gw.cn_acq_sim.balance("cn-m1").await.unwrap(),
-            gw.th_acq_sim.balance("th-m1").await.unwrap(),
-            gw.mn_sim.balance("u-mn-1").await.unwrap(),
-        );
+        let sims = gw.sim_balances().await;
         let untouched = |what: &'static str| {
-            let gw = &gw;
-            let books = &books;
+            let (gw, books) = (&gw, &books);
             async move {
                 assert_eq!(
                     &gw.balances().await,
                     books,
                     "{what}: the gateway's books moved"
                 );
-                let now = (
-                    gw.cn_acq_sim.balance("cn-m1").await.unwrap(),
-                    gw.th_acq_sim.balance("th-m1").await.unwrap(),
-                    gw.mn_sim.balance("u-mn-1").await.unwrap(),
+                assert_eq!(
+                    gw.sim_balances().await,
+                    sims,
+                    "{what}: a simulator's books moved"
                 );
-                assert_eq!(now, sims, "{what}: a simulator's books moved");
             }
         };
 
@@ -1594,201 +1648,94 @@ async fn refusals_leave_the_books_untouched() {
             .await;
         assert_refused(&r, "ROUTE_NOT_FOUND");
         assert!(r.json["merchant"].is_null(), "{}", r.json);
+        let thb = money(1_000, "THB");
         let q = gw
-            .quote(
-                &gw.mn_wallet,
-                "nr-q",
-                &mn_payer(),
-                ("merchant_id", "gm-nobody"),
-                "MNT",
-                &money(1_000, "THB"),
-            )
+            .mn_quote("nr-q", ("merchant_id", "gm-nobody"), &thb)
             .await;
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "nr-1",
-                &gw.codes.unrouted,
-                &money(1_000, "THB"),
-                q["quote_id"].as_str(),
-                &mn_payer(),
-            )
-            .await;
+        let r = gw.mn_pays("nr-1", &gw.codes.unrouted, &thb, Some(&q)).await;
         assert_refused(&r, "ROUTE_NOT_FOUND");
         untouched("no route").await;
+
+        // The risk step declines before any money moves.
+        let q = gw.mn_quote("risk-q", at_cn, &cn(RISKY_MINOR)).await;
+        let r = gw
+            .mn_pays("risk-1", cn_static, &cn(RISKY_MINOR), Some(&q))
+            .await;
+        assert_refused(&r, "RISK_DECLINED");
+        assert!(
+            r.json["result"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("test_amount")),
+            "{}",
+            r.json
+        );
+        untouched("risk").await;
 
         // A dynamic code paid for another amount than it carries.
         let code = &dynamic_codes()[1];
         let c = gw.consult(&gw.mn_wallet, code, &mn_payer(), "MNT").await;
         let c = c.ok("consult dynamic").clone();
         assert_eq!(c["amount"], cn(6_600), "{c}");
-        let o = c["order_id"].as_str().unwrap();
-        let q = gw
-            .quote(
-                &gw.mn_wallet,
-                "am-q",
-                &mn_payer(),
-                ("order_id", o),
-                "MNT",
-                &cn(7_000),
-            )
-            .await;
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "am-1",
-                code,
-                &cn(7_000),
-                q["quote_id"].as_str(),
-                &mn_payer(),
-            )
-            .await;
+        let bound = ("order_id", c["order_id"].as_str().unwrap());
+        let q = gw.mn_quote("am-q", bound, &cn(7_000)).await;
+        let r = gw.mn_pays("am-1", code, &cn(7_000), Some(&q)).await;
         assert_refused(&r, "AMOUNT_MISMATCH");
         untouched("amount mismatch").await;
 
         // A dynamic code paid twice.
         let q = gw
-            .quote(
-                &gw.mn_wallet,
-                "twice-q",
-                &mn_payer(),
-                ("order_id", order.as_str()),
-                "MNT",
-                &cn(8_800),
-            )
+            .mn_quote("twice-q", ("order_id", order.as_str()), &cn(8_800))
             .await;
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "twice-1",
-                dyn_code,
-                &cn(8_800),
-                q["quote_id"].as_str(),
-                &mn_payer(),
-            )
-            .await;
+        let r = gw.mn_pays("twice-1", dyn_code, &cn(8_800), Some(&q)).await;
         assert_refused(&r, "ORDER_USED");
         untouched("order used").await;
 
         // A quote for another amount.
-        let q = static_quote("qm-q", cn(10_000)).await;
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "qm-1",
-                &gw.codes.cn_static,
-                &cn(12_000),
-                q["quote_id"].as_str(),
-                &mn_payer(),
-            )
-            .await;
+        let q = gw.mn_quote("qm-q", at_cn, &cn(10_000)).await;
+        let r = gw.mn_pays("qm-1", cn_static, &cn(12_000), Some(&q)).await;
         assert_refused(&r, "QUOTE_MISMATCH");
         untouched("quote mismatch").await;
 
         // A quote used before.
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "qu-1",
-                &gw.codes.cn_static,
-                &cn(5_000),
-                Some(&used_id),
-                &mn_payer(),
-            )
-            .await;
+        let r = gw.mn_pays("qu-1", cn_static, &cn(5_000), Some(&used)).await;
         assert_refused(&r, "QUOTE_USED");
         untouched("quote used").await;
 
         // No quote where the currencies differ; a quote nobody gave.
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "qr-1",
-                &gw.codes.cn_static,
-                &cn(1_000),
-                None,
-                &mn_payer(),
-            )
-            .await;
+        let r = gw.mn_pays("qr-1", cn_static, &cn(1_000), None).await;
         assert_refused(&r, "QUOTE_REQUIRED");
+        let nobody = json!({"quote_id": "q-doesnotexist"});
         let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "qn-1",
-                &gw.codes.cn_static,
-                &cn(1_000),
-                Some("q-doesnotexist"),
-                &mn_payer(),
-            )
+            .mn_pays("qn-1", cn_static, &cn(1_000), Some(&nobody))
             .await;
         assert_refused(&r, "QUOTE_NOT_FOUND");
         untouched("no quote").await;
 
         // The wallet's net debit cap (800,000.00 MNT): 2,000 yuan is more.
-        let q = static_quote("cap-q", cn(200_000)).await;
+        let q = gw.mn_quote("cap-q", at_cn, &cn(200_000)).await;
         assert!(minor(&q["pay"]) > MN_CAP, "{q}");
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "cap-1",
-                &gw.codes.cn_static,
-                &cn(200_000),
-                q["quote_id"].as_str(),
-                &mn_payer(),
-            )
-            .await;
+        let r = gw.mn_pays("cap-1", cn_static, &cn(200_000), Some(&q)).await;
         assert_refused(&r, "CAP_EXCEEDED");
         untouched("cap").await;
 
-        // The acquirer declines to credit its merchant.
-        gw.cn_acq_sim
-            .set_faults(Faults {
-                decline_rate: 1.0,
-                ..Faults::default()
-            })
-            .unwrap();
-        let q = static_quote("dec-q", cn(3_000)).await;
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "dec-1",
-                &gw.codes.cn_static,
-                &cn(3_000),
-                q["quote_id"].as_str(),
-                &mn_payer(),
-            )
-            .await;
+        // The acquirer declines to credit its merchant: a payment that
+        // failed.
+        gw.cn_acq_sim.set_faults(declining()).unwrap();
+        let q = gw.mn_quote("dec-q", at_cn, &cn(3_000)).await;
+        let r = gw.mn_pays("dec-1", cn_static, &cn(3_000), Some(&q)).await;
         gw.cn_acq_sim.set_faults(Faults::default()).unwrap();
         assert_refused(&r, "PAYEE_DECLINED");
-        assert_eq!(
-            r.payment()["state"],
-            "failed",
-            "a declined payment was made: {}",
-            r.json
-        );
+        assert_eq!(r.payment()["state"], "failed", "{}", r.json);
         made.push((r.payment()["id"].as_str().unwrap().into(), &gw.mn_wallet));
         untouched("declined").await;
 
         // The acquirer cannot be reached (its callback port is closed).
+        let thb = money(5_000, "THB");
         let q = gw
-            .quote(
-                &gw.mn_wallet,
-                "down-q",
-                &mn_payer(),
-                ("merchant_id", gw.codes.down_gm.as_str()),
-                "MNT",
-                &money(5_000, "THB"),
-            )
+            .mn_quote("down-q", ("merchant_id", gw.codes.down_gm.as_str()), &thb)
             .await;
         let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "down-1",
-                &gw.codes.down_static,
-                &money(5_000, "THB"),
-                q["quote_id"].as_str(),
-                &mn_payer(),
-            )
+            .mn_pays("down-1", &gw.codes.down_static, &thb, Some(&q))
             .await;
         assert_refused(&r, "PARTICIPANT_UNAVAILABLE");
         untouched("acquirer down").await;
@@ -1807,11 +1754,12 @@ async fn refusals_leave_the_books_untouched() {
             )
             .await;
         assert_refused(&r, "PAYER_DECLINED");
+        let unrouted = "110000000000000001";
         let r = gw
             .pay_cpm(
                 &gw.cn_acq,
                 "cpm-x2",
-                "110000000000000001",
+                unrouted,
                 &cn(1_000),
                 "cn-m1",
                 "pos-x2",
@@ -1823,17 +1771,8 @@ async fn refusals_leave_the_books_untouched() {
         // The smallest amount, all of it eaten by the fee's minimum: an
         // answer (S, or F with its code), never a 5xx; if it went
         // through, the books below account for it.
-        let q = static_quote("tiny-q", cn(1)).await;
-        let r = gw
-            .pay_mpm(
-                &gw.mn_wallet,
-                "tiny-1",
-                &gw.codes.cn_static,
-                &cn(1),
-                q["quote_id"].as_str(),
-                &mn_payer(),
-            )
-            .await;
+        let q = gw.mn_quote("tiny-q", at_cn, &cn(1)).await;
+        let r = gw.mn_pays("tiny-1", cn_static, &cn(1), Some(&q)).await;
         assert_eq!(r.status, 200, "one fen: {}", r.json);
         assert!(matches!(r.result().0, "S" | "F"), "one fen: {}", r.json);
         if let Some(id) = r.payment()["id"].as_str() {
@@ -1920,12 +1859,7 @@ async fn books_reconcile_after_a_mixed_run() {
             ));
         }
         // A declined one among them moves nothing.
-        gw.th_acq_sim
-            .set_faults(Faults {
-                decline_rate: 1.0,
-                ..Faults::default()
-            })
-            .unwrap();
+        gw.th_acq_sim.set_faults(declining()).unwrap();
         let consult = gw
             .consult(&gw.cn_wallet, &gw.codes.th_static, &cn_payer(), "CNY")
             .await;
@@ -1960,6 +1894,124 @@ async fn books_reconcile_after_a_mixed_run() {
             made.len() - 1
         );
         gw.reconcile(&all).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_authorize_is_unknown_and_holds_the_reservation() {
+    on_each_engine("flows_unknown", |gw| async move {
+        // The MN wallet debits its user but answers only after the
+        // gateway's callback timeout (1.5 s).
+        gw.mn_sim
+            .set_faults(Faults {
+                timeout_rate: 1.0,
+                hang_ms: 2_500,
+                ..Faults::default()
+            })
+            .unwrap();
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let amount = money(5_000, "CNY");
+        let before = gw.balances().await;
+        let r = gw
+            .pay_cpm(&gw.cn_acq, "hang-1", &code, &amount, "cn-m1", "pos-h1")
+            .await;
+        gw.mn_sim.set_faults(Faults::default()).unwrap();
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert_eq!(r.result().0, "U", "{}", r.json);
+        let first = r.json.clone();
+        let p = r.payment().clone();
+        assert_eq!(p["state"], "unknown", "{}", r.json);
+        // The wallet's side stays reserved, nothing posted: the outcome is
+        // resolved by inquiry, never by releasing it.
+        let after = gw.balances().await;
+        let account = "mn-wallet:settlement:MNT";
+        let was = before.get(account).copied().unwrap_or_default();
+        let now = after.get(account).copied().unwrap_or_default();
+        assert_eq!(
+            now[0] - was[0],
+            minor(&p["amounts"]["wallet_settlement"]),
+            "pending debits of {account}: {was:?} → {now:?}"
+        );
+        assert_eq!(now[1], was[1], "posted debits of {account}");
+        // A repeat of the request names the same payment.
+        let again = gw
+            .pay_cpm(&gw.cn_acq, "hang-1", &code, &amount, "cn-m1", "pos-h1")
+            .await;
+        assert_eq!(again.status, 200, "{}", again.json);
+        assert_eq!(again.payment()["id"], p["id"], "{}", again.json);
+        // The inquiry answers U while the outcome is unknown, S once the
+        // gateway has found out; never F (the user was debited).
+        let r = gw.by_id(&gw.cn_acq, p["id"].as_str().unwrap()).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        match r.payment()["state"].as_str() {
+            Some("succeeded") => assert_eq!(r.result().0, "S", "{}", r.json),
+            _ => assert_eq!(r.result().0, "U", "{}", r.json),
+        }
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+        // The catalogue's code for an unknown outcome; the message says why.
+        assert_eq!(first["result"]["code"], "OUTCOME_UNKNOWN", "{first}");
+        assert!(
+            first["result"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("DOWNSTREAM_TIMEOUT")),
+            "{first}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_acquirer_never_leaves_an_unknown_without_a_payment() {
+    on_each_engine("flows_silent", |gw| async move {
+        // The TH acquirer answers nothing in time (merchant-inquiry, pay).
+        let amount = money(10_000, "THB");
+        let q = gw
+            .quote(
+                &gw.cn_wallet,
+                "silent-q",
+                &cn_payer(),
+                ("merchant_id", gw.codes.th_gm.as_str()),
+                "CNY",
+                &amount,
+            )
+            .await;
+        gw.th_acq_sim
+            .set_faults(Faults {
+                timeout_rate: 1.0,
+                hang_ms: 2_500,
+                ..Faults::default()
+            })
+            .unwrap();
+        let before = gw.balances().await;
+        let r = gw
+            .pay_mpm(
+                &gw.cn_wallet,
+                "silent-1",
+                &gw.codes.th_static,
+                &amount,
+                q["quote_id"].as_str(),
+                &cn_payer(),
+            )
+            .await;
+        gw.th_acq_sim.set_faults(Faults::default()).unwrap();
+        assert_eq!(r.status, 200, "{}", r.json);
+        match r.result().0 {
+            // U means "inquire, then cancel": there must be a payment to
+            // inquire about, and it holds the wallet's reservation.
+            "U" => {
+                assert_eq!(r.payment()["state"], "unknown", "{}", r.json);
+            }
+            // F: final, and nothing moved.
+            "F" => {
+                assert_eq!(gw.balances().await, before, "{}", r.json);
+                if !r.payment().is_null() {
+                    assert_eq!(r.payment()["state"], "failed", "{}", r.json);
+                }
+            }
+            other => panic!("{other}: {}", r.json),
+        }
     })
     .await;
 }

@@ -295,6 +295,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.allow_private_callbacks,
         )
         .map_err(|e| anyhow::anyhow!("the callbacks' client: {e}"))?,
+        risk: std::sync::Arc::new(api::payments::ApproveAll),
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let key_reload = tokio::spawn(reload_keys(keys));

@@ -50,6 +50,7 @@ pub fn state_with(store: Store, keys: Arc<keyring::GatewayKeys>) -> AppState {
     AppState {
         payments,
         connectors,
+        risk: Arc::new(api::payments::ApproveAll),
         store,
         limits: HttpLimits::default(),
         node_id: "test-node".into(),
