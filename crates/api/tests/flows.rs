@@ -1274,7 +1274,6 @@ fn assert_refused(r: &Reply, code: &str) {
     }
 }
 
-/// Run `scenario` against a fresh gateway on each store engine, bounded.
 /// A merchant amount the test risk rule declines.
 const RISKY_MINOR: i64 = 66_666;
 
@@ -1294,6 +1293,7 @@ impl api::payments::RiskCheck for DeclineAmount {
     }
 }
 
+/// Run `scenario` against a fresh gateway on each store engine, bounded.
 async fn on_each_engine<F, Fut>(test: &str, scenario: F)
 where
     F: Fn(Gateway) -> Fut,
@@ -1670,6 +1670,35 @@ async fn refusals_leave_the_books_untouched() {
             r.json
         );
         untouched("risk").await;
+
+        // A code past its own expiry (a published KHQR whose tag 99 expiry
+        // is 2024-09-25; crates/qr/tests/fixtures/schemes.json
+        // `kh23_ts_khqr_ts_expired`), at consult and at pay.
+        let expired = "00020101021229180014vandoeurn@devb52045999530384054031015802KH5909Vandoeurn6010Phnom Penh9934001317272493649740113172724948497463047BD0";
+        let r = gw.consult(&gw.mn_wallet, expired, &mn_payer(), "MNT").await;
+        assert_refused(&r, "CODE_EXPIRED");
+        let r = gw
+            .mn_pays("exp-1", expired, &money(1_000, "USD"), None)
+            .await;
+        assert_refused(&r, "CODE_EXPIRED");
+        // Not a code at all: a protocol fault naming the field.
+        let r = gw
+            .mn_pays("bad-1", "not a QR code", &cn(100), None)
+            .await;
+        assert_eq!((r.status, r.json["code"].as_str()), (422, Some("CODE_INVALID")), "{}", r.json);
+        assert_eq!(r.json["field"], "code", "{}", r.json);
+        // The wrong currency for the merchant.
+        let r = gw
+            .mn_pays("ccy-1", cn_static, &money(1_000, "THB"), None)
+            .await;
+        assert_refused(&r, "CURRENCY_MISMATCH");
+        // CPM for a merchant the acquirer never registered.
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let r = gw
+            .pay_cpm(&gw.cn_acq, "nm-1", &code, &cn(500), "nobody", "pos-nm-1")
+            .await;
+        assert_refused(&r, "MERCHANT_NOT_FOUND");
+        untouched("expired, invalid, wrong currency, unknown merchant").await;
 
         // A dynamic code paid for another amount than it carries.
         let code = &dynamic_codes()[1];
