@@ -729,11 +729,11 @@ pub async fn create(
     let bytes = body.to_string().into_bytes();
     match body.get("mode").and_then(|m| m.as_str()) {
         Some("mpm") => match crate::json::parse::<MpmIn>(&bytes) {
-            Ok(mpm) => pay_mpm(state, caller, mpm, body).await,
+            Ok(mpm) => pay(state, caller, PaymentIn::Mpm(mpm), body).await,
             Err(e) => e.into_response(),
         },
         Some("cpm") => match crate::json::parse::<CpmIn>(&bytes) {
-            Ok(cpm) => pay_cpm(state, caller, cpm, body).await,
+            Ok(cpm) => pay(state, caller, PaymentIn::Cpm(cpm), body).await,
             Err(e) => e.into_response(),
         },
         _ => ApiError::new("FIELD_INVALID", "mode is \"mpm\" or \"cpm\"")
@@ -765,54 +765,90 @@ struct Plan {
     payment_code: String,
 }
 
-async fn pay_mpm(
+/// A payment request of either mode.
+enum PaymentIn {
+    Mpm(MpmIn),
+    Cpm(CpmIn),
+}
+
+impl PaymentIn {
+    fn request_id(&self) -> &str {
+        match self {
+            PaymentIn::Mpm(b) => &b.request_id,
+            PaymentIn::Cpm(b) => &b.request_id,
+        }
+    }
+
+    /// Check the fields; the role the caller must play.
+    fn check(&self) -> Result<(Role, Money, bool), ApiError> {
+        match self {
+            PaymentIn::Mpm(b) => {
+                check_code(&b.code, "code")?;
+                b.payer.validate()?;
+                Ok((Role::Wallet, positive(b.amount, "amount.value")?, b.test))
+            }
+            PaymentIn::Cpm(b) => {
+                check_code(&b.payment_code, "payment_code")?;
+                for (field, value) in [("merchant_id", &b.merchant_id), ("order_id", &b.order_id)] {
+                    if value.is_empty()
+                        || value.chars().count() > 64
+                        || value.chars().any(char::is_control)
+                    {
+                        return Err(
+                            ApiError::new("FIELD_INVALID", "1 to 64 characters").field(field)
+                        );
+                    }
+                }
+                Ok((Role::Acquirer, positive(b.amount, "amount.value")?, b.test))
+            }
+        }
+    }
+}
+
+/// Check, ask the stage policy, then plan and run the payment once per
+/// request id.
+async fn pay(
     state: AppState,
     caller: SignedCaller,
-    body: MpmIn,
+    body: PaymentIn,
     request: serde_json::Value,
 ) -> Response {
     let checked = async {
-        check_code(&body.code, "code")?;
-        body.payer.validate()?;
-        positive(body.amount, "amount.value")?;
-        let reporting = crate::fx::reporting_amount(&state, body.amount).await?;
+        let (role, amount, test) = body.check()?;
+        let reporting = crate::fx::reporting_amount(&state, amount).await?;
         caller.allow(
             &state,
             CallKind::Payment {
-                test: body.test,
+                test,
                 to_simulator: false,
                 reporting_minor: reporting.map_or(i64::MAX, |m| m.minor),
             },
-            Some(Role::Wallet),
-        )?;
-        Ok::<_, ApiError>(())
+            Some(role),
+        )
     }
     .await;
     if let Err(e) = checked {
         return e.into_response();
     }
-    let id = caller.id().to_string();
-    once(
-        &state,
-        &id,
-        "payment",
-        &body.request_id.clone(),
-        &request,
-        || async {
-            let answer = match plan_mpm(&state, &caller, &body).await {
-                Ok(plan) => execute(&state, &caller, &body.request_id, plan).await?,
-                Err(Flow::Fault(e)) => return Err(e),
-                Err(Flow::Refused(Refusal(result))) => PaymentAnswer {
-                    result,
-                    payment: None,
-                },
-            };
-            Ok((
-                StatusCode::OK,
-                serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?,
-            ))
-        },
-    )
+    let (id, request_id) = (caller.id().to_string(), body.request_id().to_string());
+    once(&state, &id, "payment", &request_id, &request, || async {
+        let planned = match &body {
+            PaymentIn::Mpm(b) => plan_mpm(&state, &caller, b).await,
+            PaymentIn::Cpm(b) => plan_cpm(&state, &caller, b).await,
+        };
+        let answer = match planned {
+            Ok(plan) => execute(&state, &caller, &request_id, plan).await?,
+            Err(Flow::Fault(e)) => return Err(e),
+            Err(Flow::Refused(Refusal(result))) => PaymentAnswer {
+                result,
+                payment: None,
+            },
+        };
+        Ok((
+            StatusCode::OK,
+            serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?,
+        ))
+    })
     .await
 }
 
@@ -1478,65 +1514,6 @@ async fn render(state: &AppState, r: &PaymentRecord) -> Result<PaymentOut, ApiEr
         clearing_date: p.clearing_date.clone(),
         created_at: sign::rfc3339_ms(r.created_at_ms),
     })
-}
-
-async fn pay_cpm(
-    state: AppState,
-    caller: SignedCaller,
-    body: CpmIn,
-    request: serde_json::Value,
-) -> Response {
-    let checked = async {
-        check_code(&body.payment_code, "payment_code")?;
-        positive(body.amount, "amount.value")?;
-        for (field, value) in [
-            ("merchant_id", &body.merchant_id),
-            ("order_id", &body.order_id),
-        ] {
-            if value.is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control)
-            {
-                return Err(ApiError::new("FIELD_INVALID", "1 to 64 characters").field(field));
-            }
-        }
-        let reporting = crate::fx::reporting_amount(&state, body.amount).await?;
-        caller.allow(
-            &state,
-            CallKind::Payment {
-                test: body.test,
-                to_simulator: false,
-                reporting_minor: reporting.map_or(i64::MAX, |m| m.minor),
-            },
-            Some(Role::Acquirer),
-        )?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    if let Err(e) = checked {
-        return e.into_response();
-    }
-    let id = caller.id().to_string();
-    once(
-        &state,
-        &id,
-        "payment",
-        &body.request_id.clone(),
-        &request,
-        || async {
-            let answer = match plan_cpm(&state, &caller, &body).await {
-                Ok(plan) => execute(&state, &caller, &body.request_id, plan).await?,
-                Err(Flow::Fault(e)) => return Err(e),
-                Err(Flow::Refused(Refusal(result))) => PaymentAnswer {
-                    result,
-                    payment: None,
-                },
-            };
-            Ok((
-                StatusCode::OK,
-                serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?,
-            ))
-        },
-    )
-    .await
 }
 
 async fn plan_cpm(state: &AppState, caller: &SignedCaller, body: &CpmIn) -> Result<Plan, Flow> {
