@@ -18,6 +18,7 @@ pub mod merchants;
 pub mod participants;
 pub mod payments;
 pub mod problem;
+pub mod refunds;
 pub mod result;
 pub mod routes;
 pub mod signed;
@@ -138,6 +139,8 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         payments::create,
         payments::get,
         payments::by_request,
+        refunds::create,
+        refunds::get,
         fx::quote,
         fx::indicative,
         fx::house_put,
@@ -294,6 +297,8 @@ pub fn router(state: AppState) -> Router {
             get(payments::by_request).post(payments::create),
         )
         .route("/v1/payments/{id}", get(payments::get))
+        .route("/v1/refunds", post(refunds::create))
+        .route("/v1/refunds/{id}", get(refunds::get))
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), limits.body_bytes_max),
             signed::verify_requests,

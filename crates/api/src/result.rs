@@ -116,6 +116,32 @@ pub const RESULTS: &[(&str, &str, &str)] = &[
         "F",
         "Inquiry: the payment was reversed.",
     ),
+    ("PAYMENT_NOT_FOUND", "F", "No such payment of the caller's."),
+    (
+        "REFUND_NOT_ALLOWED",
+        "F",
+        "Only a successful payment is refunded (this one failed, was cancelled or is still open).",
+    ),
+    (
+        "REFUND_EXCEEDS_REMAINING",
+        "F",
+        "The refund is more than what is left of the payment after earlier refunds; the message says how much is left.",
+    ),
+    (
+        "REFUND_IN_PROGRESS",
+        "F",
+        "Another refund of the same payment is being carried out (refunds of a payment go one at a time); try again.",
+    ),
+    (
+        "REFUND_ALLOWANCE_EXCEEDED",
+        "F",
+        "The acquirer's balance and refund allowance do not cover the refund; nothing moved.",
+    ),
+    (
+        "REFUND_DECLINED",
+        "F",
+        "The wallet did not take the refund (its `refund` callback failed); nothing moved.",
+    ),
 ];
 
 /// The `result` object of a 200 answer.

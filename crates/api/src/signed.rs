@@ -159,6 +159,7 @@ const SIGNED_PREFIXES: &[&str] = &[
     "/v1/quotes",
     "/v1/mpm",
     "/v1/payments",
+    "/v1/refunds",
 ];
 
 /// Whether `path` is on the participant surface.

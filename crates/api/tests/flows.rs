@@ -2044,3 +2044,137 @@ async fn a_silent_acquirer_never_leaves_an_unknown_without_a_payment() {
     })
     .await;
 }
+
+/// The gateway's position (posted credits less posted debits) of an
+/// account, and whether anything of it is still pending.
+fn position(books: &BTreeMap<String, [i64; 4]>, id: &str) -> (i64, bool) {
+    match books.get(id) {
+        // [debits_pending, debits_posted, credits_pending, credits_posted]
+        Some([dp, dpo, cp, cpo]) => (cpo - dpo, *dp != 0 || *cp != 0),
+        None => (0, false),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_pro_rata_never_exceed_what_was_paid() {
+    on_each_engine("flows_refunds", |gw| async move {
+        let refund = |rid: String, payment: String, amount: Value| {
+            let gw = &gw;
+            async move {
+                gw.call(
+                    &gw.cn_acq,
+                    "POST",
+                    "/v1/refunds",
+                    Some(json!({"request_id": rid, "payment_id": payment, "amount": amount})),
+                )
+                .await
+            }
+        };
+        // An MPM payment in CNY bought with MNT, refunded in three parts.
+        let (paid, _) = gw
+            .mpm_paid(
+                &gw.mn_wallet,
+                "rf-pay-1",
+                &gw.codes.cn_static,
+                &mn_payer(),
+                "MNT",
+                &money(12_345, "CNY"),
+            )
+            .await;
+        let pid = paid["id"].as_str().unwrap().to_string();
+        let payer_paid = minor(&paid["amounts"]["payer"]);
+        let mut payer_back = 0;
+        for (i, part) in [1_000_i64, 5_000, 6_345].into_iter().enumerate() {
+            let r = refund(format!("rf-{i}"), pid.clone(), money(part, "CNY")).await;
+            let body = r.ok("refund");
+            assert_eq!(body["refund"]["state"], "succeeded", "{body}");
+            assert_eq!(minor(&body["refund"]["amount"]), part);
+            payer_back += minor(&body["refund"]["payer_amount"]);
+            // Either party reads it.
+            let id = body["refund"]["id"].as_str().unwrap();
+            for who in [&gw.cn_acq, &gw.mn_wallet] {
+                let got = gw.call(who, "GET", &format!("/v1/refunds/{id}"), None).await;
+                assert_eq!(got.ok("get refund")["refund"]["state"], "succeeded");
+            }
+        }
+        // The payer got back exactly what it paid: the last refund took
+        // the remainder of every leg.
+        assert_eq!(payer_back, payer_paid);
+        let r = refund("rf-over".into(), pid.clone(), money(1, "CNY")).await;
+        assert_refused(&r, "REFUND_EXCEEDS_REMAINING");
+        let books = gw.balances().await;
+        // Everything the payment moved is back: the wallet's MNT and the
+        // acquirer's CNY positions from this payment are zero again, and
+        // nothing is pending.
+        assert_eq!(position(&books, "mn-wallet:settlement:MNT"), (0, false));
+        assert_eq!(position(&books, "cn-acq:settlement:CNY"), (0, false));
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+        // The wallet was told of each refund.
+        assert_eq!(gw.mn_sim.balance(&format!("mpm:{pid}")).await.unwrap(), payer_paid);
+
+        // Refusals: wrong currency, someone else's payment, a repeat with
+        // other content; nothing moves.
+        let (paid, _) = gw
+            .mpm_paid(
+                &gw.mn_wallet,
+                "rf-pay-2",
+                &gw.codes.cn_static,
+                &mn_payer(),
+                "MNT",
+                &money(10_000, "CNY"),
+            )
+            .await;
+        let pid2 = paid["id"].as_str().unwrap().to_string();
+        let books = gw.balances().await;
+        let r = refund("rf-ccy".into(), pid2.clone(), money(100, "THB")).await;
+        assert_refused(&r, "CURRENCY_MISMATCH");
+        let r = gw
+            .call(
+                &gw.th_acq,
+                "POST",
+                "/v1/refunds",
+                Some(json!({"request_id": "rf-other", "payment_id": pid2, "amount": money(100, "CNY")})),
+            )
+            .await;
+        assert_refused(&r, "PAYMENT_NOT_FOUND");
+        let r = gw
+            .call(
+                &gw.mn_wallet,
+                "POST",
+                "/v1/refunds",
+                Some(json!({"request_id": "rf-wallet", "payment_id": pid2, "amount": money(100, "CNY")})),
+            )
+            .await;
+        assert_eq!((r.status, r.json["code"].as_str()), (403, Some("ROLE_FORBIDS")), "{}", r.json);
+        assert_eq!(gw.balances().await, books, "a refusal moved money");
+
+        // Concurrent refunds of one payment: never more than was paid.
+        let tries = (0..8).map(|i| refund(format!("rf-race-{i}"), pid2.clone(), money(3_000, "CNY")));
+        let answers = futures_util::future::join_all(tries).await;
+        let mut refunded = 0;
+        for r in &answers {
+            assert_eq!(r.status, 200, "{}", r.json);
+            match r.result() {
+                ("S", _) => refunded += minor(&r.json["refund"]["amount"]),
+                ("F", "REFUND_IN_PROGRESS" | "REFUND_EXCEEDS_REMAINING") => {}
+                other => panic!("unexpected {other:?}: {}", r.json),
+            }
+        }
+        assert!(refunded <= 10_000 && refunded > 0, "refunded {refunded}");
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+
+        // A CPM payment's refund goes back to the user the wallet debited.
+        let code = gw.mn_sim.issue_code("u-mn-2", MN_CODE_PREFIX);
+        let before = gw.mn_sim.balance("u-mn-2").await.unwrap();
+        let r = gw
+            .pay_cpm(&gw.cn_acq, "rf-cpm", &code, &money(2_000, "CNY"), "cn-m1", "pos-rf-1")
+            .await;
+        let cpm = r.ok("cpm")["payment"].clone();
+        let r = refund("rf-cpm-1".into(), cpm["id"].as_str().unwrap().into(), money(2_000, "CNY")).await;
+        r.ok("cpm refund");
+        assert_eq!(gw.mn_sim.balance("u-mn-2").await.unwrap(), before);
+    })
+    .await;
+}

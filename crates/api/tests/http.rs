@@ -236,6 +236,8 @@ const ROUTES: &[&str] = &[
     "/v1/mpm/consult",
     "/v1/payments",
     "/v1/payments/{id}",
+    "/v1/refunds",
+    "/v1/refunds/{id}",
     "/v1/admin/fx/rates",
     "/v1/admin/fx/settings",
     "/v1/admin/fx/markups",

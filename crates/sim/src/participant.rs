@@ -390,12 +390,13 @@ async fn handle(
             let refund: Refund = parse(body)?;
             // Credit back the user the payment debited.
             let original = entry_for_payment(inner, &refund.payment_id, "authorize").await?;
-            let refusal = match &original {
-                None => Some(("PAYMENT_NOT_FOUND", "no such payment here")),
-                Some(_) if decline => Some(("DECLINED", "the simulator declines this one")),
-                Some(_) => None,
-            };
-            let account = original.map(|o| o.account).unwrap_or_default();
+            let refusal = decline.then_some(("DECLINED", "the simulator declines this one"));
+            // A CPM payment's user was debited here; an MPM payment was the
+            // wallet's own doing before it called the gateway, so its refund
+            // is credited to the payment's account in these books.
+            let account = original
+                .map(|o| o.account)
+                .unwrap_or_else(|| format!("mpm:{}", refund.payment_id));
             book(
                 inner,
                 &refund.request_id,

@@ -44,7 +44,7 @@ pub use crate::payments::{
     PaymentRecord,
 };
 pub use crate::routes::RouteRecord;
-pub use crate::terms::PaymentTerms;
+pub use crate::terms::{PaymentTerms, RefundClaim, RefundRecord};
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
 pub use crate::writer::{WriteFuture, WriterOptions};
 

@@ -138,3 +138,187 @@ impl Store {
         .await
     }
 }
+
+/// A refund as stored.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefundRecord {
+    pub id: String,
+    pub payment_id: String,
+    pub acquirer_id: String,
+    pub request_id: String,
+    pub merchant_minor: i64,
+    pub merchant_currency: String,
+    pub payer_minor: i64,
+    pub payer_currency: String,
+    /// What earlier refunds of the payment had taken (merchant currency).
+    pub refunded_before_minor: i64,
+    /// `pending`, `succeeded`, `failed` or `unknown`.
+    pub state: String,
+    pub code: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+const REFUND_COLUMNS: &str = "id, payment_id, acquirer_id, request_id, merchant_minor, merchant_currency, payer_minor, \
+    payer_currency, refunded_before_minor, state, code, created_at_ms, updated_at_ms";
+
+/// What claiming a refund came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundClaim {
+    /// Claimed: earlier refunds had taken this much (merchant currency).
+    Claimed {
+        refunded_before: i64,
+    },
+    /// Another refund of the payment is still being carried out.
+    InFlight,
+    /// It would take more than is left: this much is left.
+    Exceeds {
+        remaining: i64,
+    },
+    NotFound,
+}
+
+impl Store {
+    /// Claim `amount` of a payment whose merchant amount is `total` for
+    /// refund `refund_id`, atomically: one refund of a payment at a time,
+    /// never beyond the total.
+    pub async fn refund_claim(
+        &self,
+        payment_id: &str,
+        refund_id: &str,
+        amount: i64,
+        total: i64,
+    ) -> Result<RefundClaim, StoreError> {
+        let (p, r) = (payment_id.to_string(), refund_id.to_string());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE payment_terms SET refunded_minor = refunded_minor + $2, refund_in_flight = $3 \
+                     WHERE payment_id = $1 AND refund_in_flight IS NULL AND refunded_minor + $2 <= $4 \
+                     RETURNING refunded_minor",
+                )
+                .bind(&p)
+                .bind(amount)
+                .bind(&r)
+                .bind(total)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some((after,)) = row {
+                    return Ok(RefundClaim::Claimed {
+                        refunded_before: after - amount,
+                    });
+                }
+                let now: Option<(i64, Option<String>)> = sqlx::query_as(
+                    "SELECT refunded_minor, refund_in_flight FROM payment_terms WHERE payment_id = $1",
+                )
+                .bind(&p)
+                .fetch_optional(&mut *conn)
+                .await?;
+                Ok(match now {
+                    None => RefundClaim::NotFound,
+                    Some((_, Some(_))) => RefundClaim::InFlight,
+                    Some((refunded, None)) => RefundClaim::Exceeds {
+                        remaining: total.saturating_sub(refunded),
+                    },
+                })
+            })
+        })
+        .await
+    }
+
+    /// End refund `refund_id`'s claim: kept (`succeeded`) or given back.
+    pub async fn refund_settle(
+        &self,
+        payment_id: &str,
+        refund_id: &str,
+        amount: i64,
+        kept: bool,
+    ) -> Result<(), StoreError> {
+        let (p, r) = (payment_id.to_string(), refund_id.to_string());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let back = if kept { 0 } else { amount };
+                let done = sqlx::query(
+                    "UPDATE payment_terms SET refunded_minor = refunded_minor - $3, refund_in_flight = NULL \
+                     WHERE payment_id = $1 AND refund_in_flight = $2",
+                )
+                .bind(&p)
+                .bind(&r)
+                .bind(back)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "refund {r} does not hold payment {p}'s claim"
+                    )));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn refund_insert(&self, r: &RefundRecord) -> Result<(), StoreError> {
+        let r = r.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                )))
+                .bind(&r.id)
+                .bind(&r.payment_id)
+                .bind(&r.acquirer_id)
+                .bind(&r.request_id)
+                .bind(r.merchant_minor)
+                .bind(&r.merchant_currency)
+                .bind(r.payer_minor)
+                .bind(&r.payer_currency)
+                .bind(r.refunded_before_minor)
+                .bind(&r.state)
+                .bind(&r.code)
+                .bind(r.created_at_ms)
+                .bind(r.updated_at_ms)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn refund_update(
+        &self,
+        id: &str,
+        state: &str,
+        code: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refunds SET state = $2, code = $3, updated_at_ms = $4 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .bind(code)
+            .bind(now_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refund_get(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// A payment's refunds, oldest first.
+    pub async fn refunds_of(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at_ms, id"
+        )))
+        .bind(payment_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
