@@ -593,7 +593,37 @@ async fn mpm_target(state: &AppState, raw: &str, request_id: &str) -> Result<Mpm
     if order_id.is_none() {
         order_id = info.order_id.clone();
     }
+    if dynamic && order_id.is_none() {
+        // A dynamic code without an order reference: the code itself is
+        // the order (and consult says so, so a quote can be bound to it).
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(raw.as_bytes());
+        order_id = Some(format!(
+            "qr-{}",
+            digest
+                .iter()
+                .take(12)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ));
+    }
     let amount = code_amount.or(info.amount);
+    // The merchant's country decides the direction and the fee: the
+    // registry's word first, then the acquirer's; a code that says
+    // otherwise is not paid.
+    let country = registered
+        .as_ref()
+        .map_or_else(|| info.country.clone(), |m| m.merchant.country.clone())
+        .to_ascii_uppercase();
+    if let Some(written) = mpm.merchant.country
+        && !written.eq_ignore_ascii_case(&country)
+    {
+        return Err(refuse(
+            "MERCHANT_MISMATCH",
+            format!("the code says the merchant is in {written}, its acquirer says {country}"),
+        )
+        .into());
+    }
     let text =
         |code: Option<&str>, answer: &str| code.map_or_else(|| answer.to_string(), str::to_string);
     let merchant = MerchantOut {
@@ -605,11 +635,7 @@ async fn mpm_target(state: &AppState, raw: &str, request_id: &str) -> Result<Mpm
         name: text(mpm.merchant.name, &info.name),
         mcc: text(mpm.merchant.mcc, &info.mcc),
         city: text(mpm.merchant.city, &info.city),
-        country: routed
-            .merchant_country
-            .clone()
-            .unwrap_or_else(|| info.country.clone())
-            .to_ascii_uppercase(),
+        country: country.clone(),
     };
     Ok(MpmTarget {
         acquirer,
@@ -831,19 +857,59 @@ async fn pay(
         return e.into_response();
     }
     let (id, request_id) = (caller.id().to_string(), body.request_id().to_string());
+    // The payment code is a secret: the idempotency fingerprint keeps only
+    // its length and last four (a repeat is still told apart by every
+    // other field).
+    let mut request = request;
+    if let Some(code) = request.get_mut("payment_code")
+        && let Some(text) = code.as_str()
+    {
+        let tail: String = text
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        *code = serde_json::Value::String(format!("len{}:{tail}", text.chars().count()));
+    }
     once(&state, &id, "payment", &request_id, &request, || async {
-        let planned = match &body {
-            PaymentIn::Mpm(b) => plan_mpm(&state, &caller, b).await,
-            PaymentIn::Cpm(b) => plan_cpm(&state, &caller, b).await,
-        };
-        let answer = match planned {
-            Ok(plan) => execute(&state, &caller, &request_id, plan).await?,
-            Err(Flow::Fault(e)) => return Err(e),
-            Err(Flow::Refused(Refusal(result))) => PaymentAnswer {
-                result,
-                payment: None,
-            },
-        };
+        // A payment this request id made already (its first attempt was
+        // cut off before it answered): answer it, never make another.
+        if let Some(existing) = state
+            .store
+            .payment_by_request(&id, &request_id)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+        {
+            let answer = PaymentAnswer {
+                result: inquiry_result(existing.state),
+                payment: Some(render(&state, &existing).await?),
+            };
+            return Ok((
+                StatusCode::OK,
+                serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?,
+            ));
+        }
+        // Run in a task of its own: a caller that goes away (or the HTTP
+        // timeout) cannot stop a payment half-way.
+        let (state2, caller2, request_id2) = (state.clone(), caller.clone(), request_id.clone());
+        let work = tokio::spawn(async move {
+            let planned = match &body {
+                PaymentIn::Mpm(b) => plan_mpm(&state2, &caller2, b).await,
+                PaymentIn::Cpm(b) => plan_cpm(&state2, &caller2, b).await,
+            };
+            match planned {
+                Ok(plan) => execute(&state2, &caller2, &request_id2, plan).await,
+                Err(Flow::Fault(e)) => Err(e),
+                Err(Flow::Refused(Refusal(result))) => Ok(PaymentAnswer {
+                    result,
+                    payment: None,
+                }),
+            }
+        });
+        let answer = work.await.map_err(|e| ApiError::internal(&e))??;
         Ok((
             StatusCode::OK,
             serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?,
@@ -881,20 +947,7 @@ async fn plan_mpm(state: &AppState, caller: &SignedCaller, body: &MpmIn) -> Resu
     let wallet = &caller.participant;
     let payer_currency = currency_of(&wallet.record.settlement_currency, "settlement_currency")?;
     let order_id = if target.dynamic {
-        Some(target.order_id.clone().unwrap_or_else(|| {
-            // A dynamic code without an order reference: the code itself is
-            // the order.
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(body.code.as_bytes());
-            format!(
-                "qr-{}",
-                digest
-                    .iter()
-                    .take(12)
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            )
-        }))
+        target.order_id.clone()
     } else {
         None
     };
@@ -1214,212 +1267,240 @@ async fn execute(
             payment: None,
         });
     }
-    let (reserve, fees) = legs(
-        &id,
-        &plan,
-        now.saturating_add(state.payments.reservation_ttl_s.saturating_mul(1000)),
-    );
-    let (p, m) = (plan.payer_amount.currency, plan.merchant_amount.currency);
-    let terms = PaymentTerms {
-        payment_id: id.clone(),
-        merchant_name: plan.merchant.name.clone(),
-        acquirer_merchant_id: plan.merchant.merchant_id.clone(),
-        merchant_country: plan.merchant.country.clone(),
-        mcc: plan.merchant.mcc.clone(),
-        payer_country: plan.payer_country.clone(),
-        fx_provider: plan.fx.as_ref().map(|(r, _)| r.provider_id.clone()),
-        fx_rate: plan.fx.as_ref().map(|(r, _)| r.rate.clone()),
-        markup_bps: plan.fx.as_ref().map(|(r, _)| r.markup_bps),
-        fx_provider_minor: plan.fx.as_ref().map_or(0, |(_, s)| s.provider),
-        fx_markup_minor: plan.fx.as_ref().map_or(0, |(_, s)| s.markup),
-        fx_rounding_minor: plan.fx.as_ref().map_or(0, |(_, s)| s.rounding),
-        fee_discount: fee.discount,
-        fee_acquirer: fee.acquirer,
-        fee_wallet: fee.wallet,
-        fee_gateway: fee.gateway,
-        fee_scheme: fee.scheme,
-        created_at_ms: now,
-    };
-    state.store.payment_terms_put(&terms).await.map_err(fail)?;
-    let reporting = crate::fx::reporting_amount(state, plan.merchant_amount).await?;
-    let clearing = clearing_date(&state.payments, now).map_err(|e| ApiError::internal(&e))?;
-    let new = NewPayment {
-        id: id.clone(),
-        mode: plan.mode,
-        direction: plan.direction,
-        wallet: plan.wallet.clone(),
-        acquirer: plan.acquirer.clone(),
-        merchant_id: plan.registry_id.clone(),
-        initiator: caller.id().to_string(),
-        request_id: request_id.to_string(),
-        order_id: plan.order_id.clone(),
-        merchant_amount: plan.merchant_amount,
-        payer_amount: Some(plan.payer_amount),
-        wallet_settlement_amount: Some(plan.payer_amount),
-        acquirer_settlement_amount: Some(Money::new(acquirer_gets, m)),
-        reporting_amount: reporting,
-        quote_id: plan.fx.as_ref().map(|(r, _)| r.id.clone()),
-        clearing_date: Some(clearing),
-    };
-    state
-        .store
-        .payment_create(new, node, now)
-        .await
-        .map_err(fail)?;
-    let mut version = 1i64;
-    let step = |event: Event, detail: String, version: i64| {
-        let id = id.clone();
-        async move {
-            state
-                .store
-                .payment_transition(&id, version, &event, &detail, node, now_ms())
-                .await
-                .map_err(|e| ApiError::internal(&e))
-        }
-    };
-    let release_order = || async {
-        if let Some(order) = &plan.order_id {
-            let _ = state.store.order_release(&plan.acquirer, order, &id).await;
-        }
-    };
-
-    // Reserve the payer's side within its cap.
-    open_accounts(state, &plan, &reserve)
-        .await
-        .map_err(flow_fault)?;
-    open_accounts(state, &plan, &fees)
-        .await
-        .map_err(flow_fault)?;
-    match state.store.ledger_apply(reserve.clone(), now_ms()).await {
-        Ok(()) => {}
-        Err(StoreError::LimitExceeded(account)) => {
-            step(Event::ReserveRefused, format!("cap: {account}"), version).await?;
-            release_order().await;
-            return finish(
-                state,
-                &id,
-                Outcome::new(
-                    "CAP_EXCEEDED",
-                    format!("the wallet's net debit cap or prefunding in {p} does not cover it"),
-                ),
-            )
-            .await;
-        }
-        Err(e) => return Err(ApiError::internal(&e)),
-    }
-    step(Event::ReserveOk, String::new(), version).await?;
-    version += 1;
-
-    // The downstream call: pay (MPM, the acquirer) or authorize (CPM, the wallet).
-    let (peer, purpose, message) = match plan.mode {
-        Mode::Mpm => {
-            step(Event::CreditSent, String::new(), version).await?;
-            let rid =
-                outbound_id(state, &format!("pay:{id}"), &plan.acquirer, Call::Pay, &id).await?;
-            let payer = plan.payer.clone();
-            (
-                &plan.acquirer_peer,
-                "pay",
-                Message::Pay(model::Pay {
-                    request_id: rid,
-                    payment_id: id.clone(),
-                    mode: "mpm".into(),
-                    merchant_id: plan.merchant.merchant_id.clone(),
-                    order_id: plan.order_id.clone(),
-                    amount: plan.merchant_amount,
-                    payer,
-                }),
-            )
-        }
-        Mode::Cpm => {
-            step(Event::AuthorizeSent, String::new(), version).await?;
-            let rid = outbound_id(
-                state,
-                &format!("authorize:{id}"),
-                &plan.wallet,
-                Call::Authorize,
-                &id,
-            )
-            .await?;
-            (
-                &plan.wallet_peer,
-                "authorize",
-                Message::Authorize(model::Authorize {
-                    request_id: rid,
-                    payment_id: id.clone(),
-                    payment_code: plan.payment_code.clone(),
-                    amount: plan.payer_amount,
-                    merchant_id: plan.merchant.merchant_id.clone(),
-                    merchant_name: plan.merchant.name.clone(),
-                    merchant_country: plan.merchant.country.clone(),
-                }),
-            )
-        }
-    };
-    version += 1;
-    let reply = state
-        .connectors
-        .call(peer, &message)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let detail = format!(
-        "{purpose}: {} {}",
-        reply.outcome.status.as_str(),
-        reply.outcome.code
-    );
-    match reply.outcome.status {
-        model::Status::S => {
-            let mut closing_legs = closing(&reserve, true);
-            closing_legs.extend(fees);
-            state
-                .store
-                .ledger_apply(closing_legs, now_ms())
-                .await
-                .map_err(fail)?;
-            step(Event::DownstreamOk, detail, version).await?;
-            finish(state, &id, Outcome::success()).await
-        }
-        model::Status::F => {
-            state
-                .store
-                .ledger_apply(closing(&reserve, false), now_ms())
-                .await
-                .map_err(fail)?;
-            step(Event::DownstreamDeclined, detail, version).await?;
-            release_order().await;
-            let outcome = if !reply.sent {
-                Outcome::new(
-                    "PARTICIPANT_UNAVAILABLE",
-                    format!("{}: {}", peer.id, reply.outcome.message),
-                )
-            } else if plan.mode == Mode::Mpm {
-                Outcome::new(
-                    "PAYEE_DECLINED",
-                    format!("the acquirer declined: {}", reply.outcome.code),
-                )
-            } else {
-                Outcome::new(
-                    "PAYER_DECLINED",
-                    format!("the wallet declined: {}", reply.outcome.code),
-                )
-            };
-            finish(state, &id, outcome).await
-        }
-        model::Status::U => {
-            // The reservation stays: the outcome is resolved by inquiry,
-            // and never released by expiry (it moves to suspense).
-            step(Event::DownstreamUnknown, detail, version).await?;
-            finish(
-                state,
-                &id,
-                Outcome::new(
-                    "OUTCOME_UNKNOWN",
-                    format!("{} did not say: {}", peer.id, reply.outcome.code),
-                ),
-            )
+    // Until the downstream call is made, an error gives the order back.
+    let mut sent = false;
+    let outcome = async {
+        let (reserve, fees) = legs(
+            &id,
+            &plan,
+            now.saturating_add(state.payments.reservation_ttl_s.saturating_mul(1000)),
+        );
+        let (p, m) = (plan.payer_amount.currency, plan.merchant_amount.currency);
+        let terms = PaymentTerms {
+            payment_id: id.clone(),
+            merchant_name: plan.merchant.name.clone(),
+            acquirer_merchant_id: plan.merchant.merchant_id.clone(),
+            merchant_country: plan.merchant.country.clone(),
+            mcc: plan.merchant.mcc.clone(),
+            payer_country: plan.payer_country.clone(),
+            fx_provider: plan.fx.as_ref().map(|(r, _)| r.provider_id.clone()),
+            fx_rate: plan.fx.as_ref().map(|(r, _)| r.rate.clone()),
+            markup_bps: plan.fx.as_ref().map(|(r, _)| r.markup_bps),
+            fx_provider_minor: plan.fx.as_ref().map_or(0, |(_, s)| s.provider),
+            fx_markup_minor: plan.fx.as_ref().map_or(0, |(_, s)| s.markup),
+            fx_rounding_minor: plan.fx.as_ref().map_or(0, |(_, s)| s.rounding),
+            fee_discount: fee.discount,
+            fee_acquirer: fee.acquirer,
+            fee_wallet: fee.wallet,
+            fee_gateway: fee.gateway,
+            fee_scheme: fee.scheme,
+            created_at_ms: now,
+        };
+        state.store.payment_terms_put(&terms).await.map_err(fail)?;
+        // Too small to show in the reporting currency: not reported.
+        let reporting = crate::fx::reporting_amount(state, plan.merchant_amount)
+            .await?
+            .filter(|m| m.minor > 0);
+        let clearing = clearing_date(&state.payments, now).map_err(|e| ApiError::internal(&e))?;
+        let new = NewPayment {
+            id: id.clone(),
+            mode: plan.mode,
+            direction: plan.direction,
+            wallet: plan.wallet.clone(),
+            acquirer: plan.acquirer.clone(),
+            merchant_id: plan.registry_id.clone(),
+            initiator: caller.id().to_string(),
+            request_id: request_id.to_string(),
+            order_id: plan.order_id.clone(),
+            merchant_amount: plan.merchant_amount,
+            payer_amount: Some(plan.payer_amount),
+            wallet_settlement_amount: Some(plan.payer_amount),
+            acquirer_settlement_amount: Some(Money::new(acquirer_gets, m)),
+            reporting_amount: reporting,
+            quote_id: plan.fx.as_ref().map(|(r, _)| r.id.clone()),
+            clearing_date: Some(clearing),
+        };
+        state
+            .store
+            .payment_create(new, node, now)
             .await
+            .map_err(fail)?;
+        let mut version = 1i64;
+        let step = |event: Event, detail: String, version: i64| {
+            let id = id.clone();
+            async move {
+                state
+                    .store
+                    .payment_transition(&id, version, &event, &detail, node, now_ms())
+                    .await
+                    .map_err(|e| ApiError::internal(&e))
+            }
+        };
+        let release_order = || async {
+            if let Some(order) = &plan.order_id {
+                let _ = state.store.order_release(&plan.acquirer, order, &id).await;
+            }
+        };
+
+        // Reserve the payer's side within its cap.
+        open_accounts(state, &plan, &reserve)
+            .await
+            .map_err(flow_fault)?;
+        open_accounts(state, &plan, &fees)
+            .await
+            .map_err(flow_fault)?;
+        match state.store.ledger_apply(reserve.clone(), now_ms()).await {
+            Ok(()) => {}
+            Err(StoreError::LimitExceeded(account)) => {
+                step(Event::ReserveRefused, format!("cap: {account}"), version).await?;
+                release_order().await;
+                return finish(
+                    state,
+                    &id,
+                    Outcome::new(
+                        "CAP_EXCEEDED",
+                        format!(
+                            "the wallet's net debit cap or prefunding in {p} does not cover it"
+                        ),
+                    ),
+                )
+                .await;
+            }
+            Err(e) => return Err(ApiError::internal(&e)),
+        }
+        step(Event::ReserveOk, String::new(), version).await?;
+        version += 1;
+
+        // The downstream call: pay (MPM, the acquirer) or authorize (CPM, the wallet).
+        let (peer, purpose, message) = match plan.mode {
+            Mode::Mpm => {
+                step(Event::CreditSent, String::new(), version).await?;
+                let rid = outbound_id(state, &format!("pay:{id}"), &plan.acquirer, Call::Pay, &id)
+                    .await?;
+                let payer = plan.payer.clone();
+                (
+                    &plan.acquirer_peer,
+                    "pay",
+                    Message::Pay(model::Pay {
+                        request_id: rid,
+                        payment_id: id.clone(),
+                        mode: "mpm".into(),
+                        merchant_id: plan.merchant.merchant_id.clone(),
+                        order_id: plan.order_id.clone(),
+                        amount: plan.merchant_amount,
+                        payer,
+                    }),
+                )
+            }
+            Mode::Cpm => {
+                step(Event::AuthorizeSent, String::new(), version).await?;
+                let rid = outbound_id(
+                    state,
+                    &format!("authorize:{id}"),
+                    &plan.wallet,
+                    Call::Authorize,
+                    &id,
+                )
+                .await?;
+                (
+                    &plan.wallet_peer,
+                    "authorize",
+                    Message::Authorize(model::Authorize {
+                        request_id: rid,
+                        payment_id: id.clone(),
+                        payment_code: plan.payment_code.clone(),
+                        amount: plan.payer_amount,
+                        merchant_id: plan.merchant.merchant_id.clone(),
+                        merchant_name: plan.merchant.name.clone(),
+                        merchant_country: plan.merchant.country.clone(),
+                    }),
+                )
+            }
+        };
+        version += 1;
+        sent = true;
+        let reply = match state.connectors.call(peer, &message).await {
+            Ok(reply) => reply,
+            // Our side failed before sending (the outbound log, the peer's
+            // URL): certainly nothing happened downstream.
+            Err(e) => connector::Reply {
+                outcome: connector::Outcome::new(
+                    connector::Status::F,
+                    "PARTICIPANT_UNAVAILABLE",
+                    e.to_string(),
+                ),
+                fields: serde_json::Map::new(),
+                sent: false,
+                attempts: 0,
+            },
+        };
+        let detail = format!(
+            "{purpose}: {} {}",
+            reply.outcome.status.as_str(),
+            reply.outcome.code
+        );
+        match reply.outcome.status {
+            model::Status::S => {
+                let mut closing_legs = closing(&reserve, true);
+                closing_legs.extend(fees);
+                state
+                    .store
+                    .ledger_apply(closing_legs, now_ms())
+                    .await
+                    .map_err(fail)?;
+                step(Event::DownstreamOk, detail, version).await?;
+                finish(state, &id, Outcome::success()).await
+            }
+            model::Status::F => {
+                state
+                    .store
+                    .ledger_apply(closing(&reserve, false), now_ms())
+                    .await
+                    .map_err(fail)?;
+                step(Event::DownstreamDeclined, detail, version).await?;
+                release_order().await;
+                let outcome = if !reply.sent {
+                    Outcome::new(
+                        "PARTICIPANT_UNAVAILABLE",
+                        format!("{}: {}", peer.id, reply.outcome.message),
+                    )
+                } else if plan.mode == Mode::Mpm {
+                    Outcome::new(
+                        "PAYEE_DECLINED",
+                        format!("the acquirer declined: {}", reply.outcome.code),
+                    )
+                } else {
+                    Outcome::new(
+                        "PAYER_DECLINED",
+                        format!("the wallet declined: {}", reply.outcome.code),
+                    )
+                };
+                finish(state, &id, outcome).await
+            }
+            model::Status::U => {
+                // The reservation stays: the outcome is resolved by inquiry,
+                // and never released by expiry (it moves to suspense).
+                step(Event::DownstreamUnknown, detail, version).await?;
+                finish(
+                    state,
+                    &id,
+                    Outcome::new(
+                        "OUTCOME_UNKNOWN",
+                        format!("{} did not say: {}", peer.id, reply.outcome.code),
+                    ),
+                )
+                .await
+            }
         }
     }
+    .await;
+    if outcome.is_err()
+        && !sent
+        && let Some(order) = &plan.order_id
+    {
+        let _ = state.store.order_release(&plan.acquirer, order, &id).await;
+    }
+    outcome
 }
 
 fn flow_fault(f: Flow) -> ApiError {

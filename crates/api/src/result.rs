@@ -39,6 +39,11 @@ pub const RESULTS: &[(&str, &str, &str)] = &[
         "The acquirer does not know the merchant behind the code, or no merchant of the acquirer is registered under that id (CPM).",
     ),
     (
+        "MERCHANT_MISMATCH",
+        "F",
+        "The code's merchant details (its country) disagree with the registry's or the acquirer's; it is not paid.",
+    ),
+    (
         "CURRENCY_MISMATCH",
         "F",
         "The amount is not in the merchant's currency (the code's tag 53 or the acquirer's answer).",

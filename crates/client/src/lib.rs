@@ -12,6 +12,10 @@ use std::sync::Arc;
 
 use sign::{PublicKey, SignedHeaders};
 
+/// How far an answer's `Response-Time` may be from now (SPEC §4.1's
+/// window).
+pub const ANSWER_SKEW_S: i64 = 300;
+
 /// Why a call failed before an answer could be trusted.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -258,6 +262,14 @@ impl SignedClient {
         body: &[u8],
     ) -> Result<u32, String> {
         let signed = signed.ok_or("the answer is not signed")?;
+        // An answer from outside the skew window is an old one replayed.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(0);
+        sign::check_time(&signed.time, now, ANSWER_SKEW_S)
+            .map_err(|e| format!("Response-Time: {e}"))?;
         let version = sign::SignatureHeader::parse(&signed.signature)
             .map_err(|e| e.to_string())?
             .key_version;

@@ -37,8 +37,10 @@ pub enum Circuit {
     Closed { failures: u32 },
     /// Calls are refused until `until`.
     Open { until: Instant },
-    /// One probe is out; other calls are refused until it ends.
-    HalfOpen,
+    /// One probe is out since `since`; other calls are refused until it
+    /// ends, or until `open_ms` has passed without its end being recorded
+    /// (its caller went away): then another probe may go.
+    HalfOpen { since: Instant },
 }
 
 impl Circuit {
@@ -46,7 +48,7 @@ impl Circuit {
         match self {
             Circuit::Closed { .. } => "closed",
             Circuit::Open { .. } => "open",
-            Circuit::HalfOpen => "half_open",
+            Circuit::HalfOpen { .. } => "half_open",
         }
     }
 }
@@ -84,13 +86,18 @@ impl Breakers {
         let circuit = circuits
             .entry(participant.to_string())
             .or_insert(Circuit::Closed { failures: 0 });
+        let period = Duration::from_millis(self.config.open_ms);
         match *circuit {
             Circuit::Closed { .. } => true,
             Circuit::Open { until } if now >= until => {
-                *circuit = Circuit::HalfOpen;
+                *circuit = Circuit::HalfOpen { since: now };
                 true
             }
-            Circuit::Open { .. } | Circuit::HalfOpen => false,
+            Circuit::HalfOpen { since } if now.saturating_duration_since(since) >= period => {
+                *circuit = Circuit::HalfOpen { since: now };
+                true
+            }
+            Circuit::Open { .. } | Circuit::HalfOpen { .. } => false,
         }
     }
 
@@ -103,11 +110,13 @@ impl Breakers {
             .entry(participant.to_string())
             .or_insert(Circuit::Closed { failures: 0 });
         let open = Circuit::Open {
-            until: now + Duration::from_millis(self.config.open_ms),
+            until: now
+                .checked_add(Duration::from_millis(self.config.open_ms))
+                .unwrap_or(now),
         };
         *circuit = match (*circuit, healthy) {
             (_, true) => Circuit::Closed { failures: 0 },
-            (Circuit::HalfOpen | Circuit::Open { .. }, false) => open,
+            (Circuit::HalfOpen { .. } | Circuit::Open { .. }, false) => open,
             (Circuit::Closed { failures }, false) => {
                 let failures = failures.saturating_add(1);
                 if failures >= self.config.failures_to_open.max(1) {
@@ -151,12 +160,16 @@ mod tests {
         // Time up: exactly one probe.
         let later = t0 + Duration::from_millis(1_000);
         assert!(b.admit("w", later));
-        assert_eq!(b.circuit("w"), Circuit::HalfOpen);
+        assert_eq!(b.circuit("w"), Circuit::HalfOpen { since: later });
         assert!(!b.admit("w", later));
+        // A probe whose end is never recorded does not hold it forever.
+        let lost = later + Duration::from_millis(1_000);
+        assert!(b.admit("w", lost));
+        assert!(!b.admit("w", lost));
         // The probe fails: open again, for a full period.
-        b.record("w", false, later);
-        assert!(!b.admit("w", later + Duration::from_millis(999)));
-        let again = later + Duration::from_millis(1_000);
+        b.record("w", false, lost);
+        assert!(!b.admit("w", lost + Duration::from_millis(999)));
+        let again = lost + Duration::from_millis(1_000);
         assert!(b.admit("w", again));
         b.record("w", true, again);
         assert_eq!(b.circuit("w"), Circuit::Closed { failures: 0 });

@@ -230,7 +230,8 @@ impl Transport {
                 }
                 break;
             }
-            self.log
+            if let Err(e) = self
+                .log
                 .attempt(Attempt {
                     request_id,
                     participant: &peer.id,
@@ -238,7 +239,12 @@ impl Transport {
                     payment_id,
                 })
                 .await
-                .map_err(ConnectorError::Log)?;
+            {
+                // Not sent; the admitted call's end is recorded all the same,
+                // so a half-open circuit is not left waiting for it.
+                self.breakers.record(&peer.id, true, Instant::now());
+                return Err(ConnectorError::Log(e));
+            }
             attempts += 1;
             let started = Instant::now();
             let tried = self.try_once(&client, target, body.clone()).await;
@@ -271,9 +277,12 @@ impl Transport {
                     // nothing, and is alive.
                     self.breakers.record(&peer.id, true, Instant::now());
                     let code = problem_code(&bytes);
+                    // A refusal of a retry says nothing of an earlier
+                    // attempt that may have arrived: still unknown then.
+                    let status_now = if sent_any { Status::U } else { Status::F };
                     let reply = Reply {
                         outcome: Outcome::new(
-                            Status::F,
+                            status_now,
                             "DOWNSTREAM_REFUSED",
                             format!("{} refused the request: HTTP {status} {code}", peer.id),
                         ),

@@ -229,6 +229,31 @@ async fn every_callback_against_the_simulators_with_faults_and_the_breaker() {
             .unwrap();
         assert_eq!(r.outcome.status, Status::S);
         assert_eq!(acquirer.balance("m1").await.unwrap(), 0);
+        // A second cancel of the same call (another request id) reverses
+        // nothing more.
+        let r = c
+            .call(
+                &acq,
+                &Message::Cancel(Cancel {
+                    request_id: "cancel-1b".into(),
+                    payment_id: "p1".into(),
+                    call: Call::Pay,
+                    original_request_id: "pay-1".into(),
+                    amount: Money::new(2_500, cny()),
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.outcome.status, Status::S);
+        assert_eq!(acquirer.balance("m1").await.unwrap(), 0);
+        // A request inquired about before it arrived is refused when it
+        // arrives late.
+        let r = c.call(&acq, &pay("never-sent", "p1x", 999)).await.unwrap();
+        assert_eq!(
+            (r.outcome.status, r.outcome.code.as_str()),
+            (Status::F, "NOT_FOUND")
+        );
+        assert_eq!(acquirer.balance("m1").await.unwrap(), 0);
         let r = c
             .call(
                 &acq,
@@ -466,7 +491,12 @@ async fn every_callback_against_the_simulators_with_faults_and_the_breaker() {
         // signature, done all the same), 700 and 800.
         assert_eq!(acquirer.balance("m1").await.unwrap(), 2_100);
         let entries = acquirer.entries().await.unwrap();
-        assert!(entries.iter().all(|e| e.request_id != "pay-forged"));
+        // The forged request left only the tombstone its inquiry wrote.
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.request_id != "pay-forged" || (e.status == "F" && e.amount == 0))
+        );
         assert!(entries.iter().all(|e| e.request_id != "pay-5xx"));
 
         // Outbound ids are made once per purpose.

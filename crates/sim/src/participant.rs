@@ -415,11 +415,25 @@ async fn handle(
                     "result": result(&e.status, &e.code, "as first answered"),
                     "original_request_id": ask.original_request_id,
                 }),
-                // Never arrived: nothing was done, and now never will be.
-                None => json!({
-                    "result": result("F", "NOT_FOUND", "no such request here"),
-                    "original_request_id": ask.original_request_id,
-                }),
+                // Never arrived: nothing was done, and now never will be —
+                // a tombstone under its request id refuses it if it comes
+                // late.
+                None => {
+                    book(
+                        inner,
+                        &ask.original_request_id,
+                        ask.call,
+                        &ask.payment_id,
+                        "",
+                        (0, ""),
+                        Some(("NOT_FOUND", "refused: inquired about before it arrived")),
+                    )
+                    .await?;
+                    json!({
+                        "result": result("F", "NOT_FOUND", "no such request here"),
+                        "original_request_id": ask.original_request_id,
+                    })
+                }
             })
         }
         Call::Cancel => {
@@ -427,13 +441,23 @@ async fn handle(
             if let Some(done) = answered(inner, &cancel.request_id).await? {
                 return Ok(done);
             }
+            // One reversal per original call, whatever the cancel's own
+            // request id.
+            let reversed = sqlx::query_as::<_, (i64,)>(
+                "SELECT COUNT(*) FROM sim_book WHERE call = 'cancel' AND status = 'S' AND code = $1",
+            )
+            .bind(format!("REVERSED:{}", cancel.original_request_id))
+            .fetch_one(&inner.db)
+            .await
+            .map_err(|e| e.to_string())?
+            .0 > 0;
             let original = entry(inner, &cancel.original_request_id).await?;
-            let (account, reverse) = match original.filter(|o| o.status == "S") {
+            let (account, reverse) = match original.filter(|o| o.status == "S" && !reversed) {
                 Some(o) => (o.account, o.amount.saturating_neg()),
                 None => (String::new(), 0),
             };
             let currency = cancel.amount.currency.code();
-            book(
+            let answer = book(
                 inner,
                 &cancel.request_id,
                 call,
@@ -442,7 +466,16 @@ async fn handle(
                 (reverse, currency),
                 None,
             )
-            .await
+            .await?;
+            if reverse != 0 {
+                sqlx::query("UPDATE sim_book SET code = $2 WHERE request_id = $1")
+                    .bind(&cancel.request_id)
+                    .bind(format!("REVERSED:{}", cancel.original_request_id))
+                    .execute(&inner.db)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(answer)
         }
         Call::Notify => {
             let note: Notify = parse(body)?;
