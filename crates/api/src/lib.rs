@@ -8,6 +8,7 @@
 //! ([`HttpLimits`]).
 
 pub mod auth;
+pub mod cancels;
 pub mod fingerprint;
 pub mod fx;
 pub mod idempotent;
@@ -139,6 +140,7 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         payments::create,
         payments::get,
         payments::by_request,
+        cancels::cancel,
         refunds::create,
         refunds::get,
         fx::quote,
@@ -297,6 +299,7 @@ pub fn router(state: AppState) -> Router {
             get(payments::by_request).post(payments::create),
         )
         .route("/v1/payments/{id}", get(payments::get))
+        .route("/v1/payments/{id}/cancel", post(cancels::cancel))
         .route("/v1/refunds", post(refunds::create))
         .route("/v1/refunds/{id}", get(refunds::get))
         .route_layer(middleware::from_fn_with_state(

@@ -54,6 +54,9 @@ pub struct PaymentsConfig {
     /// inquiry-and-cancel budget (SPEC §6); past it, housekeeping moves it
     /// to suspense, never releases it.
     pub reservation_ttl_s: i64,
+    /// How long after the cut-off a payment whose outcome is still unknown
+    /// may be cancelled (the cycle's grace period).
+    pub cancel_grace_s: i64,
     pub callbacks: CallbackLimits,
 }
 
@@ -63,6 +66,7 @@ impl Default for PaymentsConfig {
             cutoff: "23:00".into(),
             time_zone: "Asia/Shanghai".into(),
             reservation_ttl_s: 86_400,
+            cancel_grace_s: 7_200,
             callbacks: CallbackLimits::default(),
         }
     }
@@ -74,6 +78,9 @@ impl PaymentsConfig {
         cutoff_minutes(&self.cutoff)?;
         jiff::tz::TimeZone::get(&self.time_zone)
             .map_err(|e| format!("time_zone {:?}: {e}", self.time_zone))?;
+        if !(0..=86_400).contains(&self.cancel_grace_s) {
+            return Err("cancel_grace_s is 0 to 86400".into());
+        }
         if self.reservation_ttl_s < 60 {
             return Err("reservation_ttl_s is at least 60".into());
         }
@@ -1529,6 +1536,18 @@ async fn outbound_id(
         )
         .await
         .map_err(|e| ApiError::internal(&e))
+}
+
+/// The answer about a stored payment.
+pub(crate) async fn answer_of(
+    state: &AppState,
+    record: &PaymentRecord,
+    result: Outcome,
+) -> Result<PaymentAnswer, ApiError> {
+    Ok(PaymentAnswer {
+        result,
+        payment: Some(render(state, record).await?),
+    })
 }
 
 /// The answer about a payment as stored now.

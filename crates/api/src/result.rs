@@ -147,6 +147,16 @@ pub const RESULTS: &[(&str, &str, &str)] = &[
         "F",
         "The wallet did not take the refund (its `refund` callback failed); nothing moved.",
     ),
+    (
+        "CANCEL_NOT_ALLOWED",
+        "F",
+        "The payment cannot be cancelled by this caller or in its state: only the party that started it cancels, and not once it has refunds, is being cancelled or is an exception.",
+    ),
+    (
+        "CANCEL_WINDOW_CLOSED",
+        "F",
+        "Past the cut-off of the payment's clearing date (plus the grace period for an unknown outcome): refund it instead.",
+    ),
 ];
 
 /// The `result` object of a 200 answer.

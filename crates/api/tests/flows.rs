@@ -2178,3 +2178,119 @@ async fn refunds_pro_rata_never_exceed_what_was_paid() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancels_reverse_everything_and_only_for_the_initiator() {
+    on_each_engine("flows_cancels", |gw| async move {
+        let cancel = |who: &'static str, rid: &str, payment: &str| {
+            let gw = &gw;
+            let (rid, payment) = (rid.to_string(), payment.to_string());
+            async move {
+                let party = match who {
+                    "mn" => &gw.mn_wallet,
+                    _ => &gw.cn_acq,
+                };
+                gw.call(
+                    party,
+                    "POST",
+                    &format!("/v1/payments/{payment}/cancel"),
+                    Some(json!({"request_id": rid, "reason": "customer changed their mind"})),
+                )
+                .await
+            }
+        };
+        let books = gw.balances().await;
+        let sims = gw.sim_balances().await;
+        // An MPM payment, cancelled by the wallet that started it.
+        let (paid, _) = gw
+            .mpm_paid(
+                &gw.mn_wallet,
+                "cx-pay-1",
+                &gw.codes.cn_static,
+                &mn_payer(),
+                "MNT",
+                &money(4_321, "CNY"),
+            )
+            .await;
+        let pid = paid["id"].as_str().unwrap().to_string();
+        // Not by the acquirer.
+        let r = cancel("acq", "cx-wrong", &pid).await;
+        assert_refused(&r, "CANCEL_NOT_ALLOWED");
+        let r = cancel("mn", "cx-1", &pid).await;
+        let body = r.ok("cancel");
+        assert_eq!(body["payment"]["state"], "cancelled", "{body}");
+        // A repeat answers the same; a second cancel says it is done.
+        let again = cancel("mn", "cx-1", &pid).await;
+        assert_eq!(again.json, r.json);
+        let r = cancel("mn", "cx-2", &pid).await;
+        assert_eq!(r.ok("again")["payment"]["state"], "cancelled");
+        // Inquiry says cancelled; the books are as before the payment, at
+        // the gateway and at the acquirer.
+        let r = gw.by_id(&gw.mn_wallet, &pid).await;
+        assert_eq!(r.result(), ("F", "PAYMENT_CANCELLED"), "{}", r.json);
+        let now = gw.balances().await;
+        for (account, before) in &books {
+            let (was, _) = position(&BTreeMap::from([(account.clone(), *before)]), account);
+            assert_eq!(position(&now, account), (was, false), "{account}");
+        }
+        assert_eq!(gw.sim_balances().await, sims);
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+        // A cancelled payment is not refunded.
+        let r = gw
+            .call(
+                &gw.cn_acq,
+                "POST",
+                "/v1/refunds",
+                Some(json!({"request_id": "cx-rf", "payment_id": pid, "amount": money(1, "CNY")})),
+            )
+            .await;
+        assert_refused(&r, "REFUND_NOT_ALLOWED");
+
+        // A refunded payment is not cancelled.
+        let (paid, _) = gw
+            .mpm_paid(
+                &gw.mn_wallet,
+                "cx-pay-2",
+                &gw.codes.cn_static,
+                &mn_payer(),
+                "MNT",
+                &money(5_000, "CNY"),
+            )
+            .await;
+        let pid2 = paid["id"].as_str().unwrap().to_string();
+        let r = gw
+            .call(
+                &gw.cn_acq,
+                "POST",
+                "/v1/refunds",
+                Some(json!({"request_id": "cx-rf-2", "payment_id": pid2, "amount": money(1_000, "CNY")})),
+            )
+            .await;
+        r.ok("refund");
+        let r = cancel("mn", "cx-3", &pid2).await;
+        assert_refused(&r, "CANCEL_NOT_ALLOWED");
+
+        // A CPM payment, cancelled by the acquirer that started it: the
+        // wallet gives its user the money back.
+        let code = gw.mn_sim.issue_code("u-mn-2", MN_CODE_PREFIX);
+        let before = gw.mn_sim.balance("u-mn-2").await.unwrap();
+        let r = gw
+            .pay_cpm(&gw.cn_acq, "cx-cpm", &code, &money(3_000, "CNY"), "cn-m1", "pos-cx-1")
+            .await;
+        let cpm = r.ok("cpm")["payment"]["id"].as_str().unwrap().to_string();
+        assert!(gw.mn_sim.balance("u-mn-2").await.unwrap() < before);
+        let r = cancel("acq", "cx-4", &cpm).await;
+        assert_eq!(r.ok("cpm cancel")["payment"]["state"], "cancelled");
+        assert_eq!(gw.mn_sim.balance("u-mn-2").await.unwrap(), before);
+        // The order may be paid again once its payment was cancelled.
+        let code = gw.mn_sim.issue_code("u-mn-2", MN_CODE_PREFIX);
+        let r = gw
+            .pay_cpm(&gw.cn_acq, "cx-cpm-2", &code, &money(3_000, "CNY"), "cn-m1", "pos-cx-1")
+            .await;
+        r.ok("order paid again");
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+    })
+    .await;
+}

@@ -236,6 +236,7 @@ const ROUTES: &[&str] = &[
     "/v1/mpm/consult",
     "/v1/payments",
     "/v1/payments/{id}",
+    "/v1/payments/{id}/cancel",
     "/v1/refunds",
     "/v1/refunds/{id}",
     "/v1/admin/fx/rates",

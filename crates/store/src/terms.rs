@@ -226,6 +226,18 @@ impl Store {
         .await
     }
 
+    /// How much of a payment was refunded (merchant currency), and whether
+    /// a refund is in flight.
+    pub async fn payment_refunded(&self, payment_id: &str) -> Result<(i64, bool), StoreError> {
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT refunded_minor, refund_in_flight FROM payment_terms WHERE payment_id = $1",
+        )
+        .bind(payment_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map_or((0, false), |(r, f)| (r, f.is_some())))
+    }
+
     /// End refund `refund_id`'s claim: kept (`succeeded`) or given back.
     pub async fn refund_settle(
         &self,
