@@ -2294,3 +2294,162 @@ async fn cancels_reverse_everything_and_only_for_the_initiator() {
     })
     .await;
 }
+
+/// One step of a random run.
+#[derive(Clone, Debug)]
+enum Op {
+    Mpm(i64),
+    Cpm(&'static str, i64),
+    Refund(usize, i64),
+    Cancel(usize),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_interleaving_of_payments_cancels_and_refunds_keeps_the_books_agreeing() {
+    on_each_engine("flows_mix", |gw| async move {
+        // A seeded run (the same on every engine and every time): pairs of
+        // operations at once, over the payments made so far.
+        let mut seed: u64 = 0x5eed_2026_1122;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n.max(1)
+        };
+        let mut made: Vec<(String, &'static str)> = Vec::new(); // (payment id, initiator)
+        let mut refunded: BTreeMap<String, (i64, i64)> = BTreeMap::new(); // merchant, payer
+        let mut step = 0;
+        while step < 14 {
+            let ops: Vec<Op> = (0..2)
+                .map(|_| match next(4) {
+                    0 => Op::Mpm(1_000 + next(20_000) as i64),
+                    1 => Op::Cpm(if next(2) == 0 { "u-mn-1" } else { "u-mn-2" }, 500 + next(8_000) as i64),
+                    2 if !made.is_empty() => Op::Refund(next(made.len() as u64) as usize, 1 + next(12_000) as i64),
+                    3 if !made.is_empty() => Op::Cancel(next(made.len() as u64) as usize),
+                    _ => Op::Mpm(2_000 + next(5_000) as i64),
+                })
+                .collect();
+            let run = |i: usize, op: Op| {
+                let gw = &gw;
+                let made = made.clone();
+                async move {
+                    let rid = format!("mix-{step}-{i}");
+                    match op {
+                        Op::Mpm(v) => {
+                            // (No consult: two identical consults in the same millisecond
+                            // would carry the same signature, which the replay guard refuses.)
+                            let gm = gw.codes.cn_gm.clone();
+                            let q = gw.mn_quote(&format!("{rid}-q"), ("merchant_id", &gm), &money(v, "CNY")).await;
+                            let r = gw.mn_pays(&rid, &gw.codes.cn_static, &money(v, "CNY"), Some(&q)).await;
+                            (op_made(&r, "mn"), None)
+                        }
+                        Op::Cpm(user, v) => {
+                            let code = gw.mn_sim.issue_code(user, MN_CODE_PREFIX);
+                            let r = gw.pay_cpm(&gw.cn_acq, &rid, &code, &money(v, "CNY"), "cn-m1", &format!("pos-{rid}")).await;
+                            (op_made(&r, "acq"), None)
+                        }
+                        Op::Refund(k, v) => {
+                            let (pid, _) = &made[k];
+                            let r = gw
+                                .call(
+                                    &gw.cn_acq,
+                                    "POST",
+                                    "/v1/refunds",
+                                    Some(json!({"request_id": rid, "payment_id": pid, "amount": money(v, "CNY")})),
+                                )
+                                .await;
+                            assert_eq!(r.status, 200, "{}", r.json);
+                            let done = (r.result().0 == "S").then(|| {
+                                (pid.clone(), minor(&r.json["refund"]["amount"]), minor(&r.json["refund"]["payer_amount"]))
+                            });
+                            (None, done)
+                        }
+                        Op::Cancel(k) => {
+                            let (pid, who) = &made[k];
+                            let party = if *who == "mn" { &gw.mn_wallet } else { &gw.cn_acq };
+                            let r = gw
+                                .call(party, "POST", &format!("/v1/payments/{pid}/cancel"), Some(json!({"request_id": rid})))
+                                .await;
+                            assert_eq!(r.status, 200, "{}", r.json);
+                            assert!(
+                                matches!(r.result(), ("S", _) | ("F", "CANCEL_NOT_ALLOWED" | "PAYMENT_FAILED")),
+                                "{}",
+                                r.json
+                            );
+                            (None, None)
+                        }
+                    }
+                }
+            };
+            let mut ops = ops.into_iter().enumerate();
+            let (a, b) = (ops.next().unwrap(), ops.next().unwrap());
+            let (ra, rb) = tokio::join!(run(a.0, a.1), run(b.0, b.1));
+            for (new, refund) in [ra, rb] {
+                made.extend(new);
+                if let Some((pid, m, p)) = refund {
+                    let e = refunded.entry(pid).or_default();
+                    e.0 += m;
+                    e.1 += p;
+                }
+            }
+            step += 1;
+        }
+
+        // Everything agrees, to the minor unit.
+        let mut payments = Vec::new();
+        for (pid, who) in &made {
+            let party = if *who == "mn" { &gw.mn_wallet } else { &gw.cn_acq };
+            let r = gw.by_id(party, pid).await;
+            payments.push(r.payment().clone());
+        }
+        let state_of = |p: &Value| p["state"].as_str().unwrap().to_string();
+        for p in &payments {
+            let (m, pay) = refunded.get(p["id"].as_str().unwrap()).copied().unwrap_or((0, 0));
+            assert!(m <= minor(&p["amounts"]["merchant"]), "over-refunded {p}");
+            assert!(pay <= minor(&p["amounts"]["payer"]), "over-refunded {p}");
+            assert!(m == 0 || state_of(p) == "succeeded", "a refund of a payment now {}", state_of(p));
+        }
+        // The run did exercise all of it.
+        assert!(!refunded.is_empty(), "no refund succeeded");
+        assert!(payments.iter().any(|p| state_of(p) == "cancelled"), "nothing was cancelled");
+        assert!(payments.iter().any(|p| p["mode"] == "cpm") && payments.iter().any(|p| p["mode"] == "mpm"));
+        let live = |p: &&Value| state_of(p) == "succeeded";
+        // The acquirer's merchant: credited by each MPM payment still standing.
+        let expected: i64 = payments.iter().filter(live).filter(|p| p["mode"] == "mpm").map(|p| minor(&p["amounts"]["merchant"])).sum();
+        assert_eq!(gw.cn_acq_sim.balance("cn-m1").await.unwrap(), expected);
+        // The wallet's users: debited by each CPM payment standing, less its
+        // refunds; MPM refunds credited to the payment's own account.
+        let mut debited = 0;
+        for u in &gw.users {
+            debited += u.balance.minor - gw.mn_sim.balance(&u.id).await.unwrap();
+        }
+        let refund_payer = |p: &Value| refunded.get(p["id"].as_str().unwrap()).map_or(0, |r| r.1);
+        let expected: i64 = payments
+            .iter()
+            .filter(live)
+            .filter(|p| p["mode"] == "cpm")
+            .map(|p| minor(&p["amounts"]["payer"]) - refund_payer(p))
+            .sum();
+        assert_eq!(debited, expected, "the wallet's users");
+        for p in payments.iter().filter(|p| p["mode"] == "mpm") {
+            let account = format!("mpm:{}", p["id"].as_str().unwrap());
+            assert_eq!(gw.mn_sim.balance(&account).await.unwrap(), refund_payer(p), "{account}");
+        }
+        // The gateway: the wallet's MNT position is what its payers paid
+        // for the payments standing, less their refunds; nothing pending;
+        // every currency sums to zero.
+        let books = gw.balances().await;
+        let owed: i64 = payments.iter().filter(live).map(|p| minor(&p["amounts"]["payer"]) - refund_payer(p)).sum();
+        assert_eq!(position(&books, "mn-wallet:settlement:MNT"), (-owed, false));
+        assert!(books.values().all(|[dp, _, cp, _]| *dp == 0 && *cp == 0), "something is left pending");
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+    })
+    .await;
+}
+
+/// The payment an answer made, with who started it.
+fn op_made(r: &Reply, who: &'static str) -> Option<(String, &'static str)> {
+    assert_eq!(r.status, 200, "{}", r.json);
+    r.json["payment"]["id"]
+        .as_str()
+        .map(|id| (id.to_string(), who))
+}
