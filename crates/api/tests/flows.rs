@@ -2322,8 +2322,8 @@ async fn any_interleaving_of_payments_cancels_and_refunds_keeps_the_books_agreei
                 .map(|_| match next(4) {
                     0 => Op::Mpm(1_000 + next(20_000) as i64),
                     1 => Op::Cpm(if next(2) == 0 { "u-mn-1" } else { "u-mn-2" }, 500 + next(8_000) as i64),
-                    2 if !made.is_empty() => Op::Refund(next(made.len() as u64) as usize, 1 + next(12_000) as i64),
-                    3 if !made.is_empty() => Op::Cancel(next(made.len() as u64) as usize),
+                    2 if !made.is_empty() => Op::Refund(pick(next(made.len() as u64)), 1 + next(12_000) as i64),
+                    3 if !made.is_empty() => Op::Cancel(pick(next(made.len() as u64))),
                     _ => Op::Mpm(2_000 + next(5_000) as i64),
                 })
                 .collect();
@@ -2444,6 +2444,11 @@ async fn any_interleaving_of_payments_cancels_and_refunds_keeps_the_books_agreei
         assert_eq!(tb.json["balanced"], true, "{}", tb.json);
     })
     .await;
+}
+
+/// An index drawn below a length.
+fn pick(n: u64) -> usize {
+    usize::try_from(n).unwrap()
 }
 
 /// The payment an answer made, with who started it.
