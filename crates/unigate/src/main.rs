@@ -2,6 +2,7 @@
 //! the domain crates.
 
 mod call_cmd;
+mod demo;
 mod kek;
 mod qr_cmd;
 mod serve;
@@ -100,7 +101,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::Token { command } => token_cmd::run(command),
-        Command::Demo { .. } => not_built("demo"),
+        Command::Demo { payments, json } => demo::run(payments, json),
         Command::Loadgen => not_built("loadgen"),
         Command::Keygen(args) => call_cmd::keygen(args),
         Command::Sim { command } => sim_cmd::run(*command),
