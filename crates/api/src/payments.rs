@@ -1192,7 +1192,8 @@ async fn open_accounts(state: &AppState, plan: &Plan, transfers: &[Transfer]) ->
     Ok(())
 }
 
-fn closing(transfers: &[Transfer], post: bool) -> Vec<Transfer> {
+/// The posts (or voids) that close `transfers`, a reservation.
+pub(crate) fn closing(transfers: &[Transfer], post: bool) -> Vec<Transfer> {
     transfers
         .iter()
         .map(|t| Transfer {

@@ -428,24 +428,7 @@ async fn refund(
         .call(&wallet, &message)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let close = |post: bool| -> Vec<Transfer> {
-        pending
-            .iter()
-            .map(|t| Transfer {
-                id: format!("{}:{}", t.id, if post { "post" } else { "void" }),
-                phase: if post {
-                    Phase::Post {
-                        pending_id: t.id.clone(),
-                    }
-                } else {
-                    Phase::Void {
-                        pending_id: t.id.clone(),
-                    }
-                },
-                ..t.clone()
-            })
-            .collect()
-    };
+    let close = |post: bool| crate::payments::closing(&pending, post);
     let result = match reply.outcome.status {
         model::Status::S => {
             state
