@@ -1177,19 +1177,20 @@ fn legs(id: &str, plan: &Plan, expires_at_ms: i64) -> (Vec<Transfer>, Vec<Transf
 /// cap or prefunding (an unknown wallet cannot overdraw), FX providers' and
 /// the gateway's with none.
 async fn open_accounts(state: &AppState, plan: &Plan, transfers: &[Transfer]) -> Result<(), Flow> {
-    let now = now_ms();
-    for t in transfers {
-        for a in [&t.debit, &t.credit] {
+    let accounts: Vec<(AccountId, Option<i64>)> = transfers
+        .iter()
+        .flat_map(|t| [&t.debit, &t.credit])
+        .map(|a| {
             let capped =
                 a.kind == Kind::Settlement && (a.owner == plan.wallet || a.owner == plan.acquirer);
-            state
-                .store
-                .ledger_open(a, capped.then_some(0), now)
-                .await
-                .map_err(|e| internal(&e))?;
-        }
-    }
-    Ok(())
+            (a.clone(), capped.then_some(0))
+        })
+        .collect();
+    state
+        .store
+        .ledger_open_many(&accounts, now_ms())
+        .await
+        .map_err(|e| internal(&e))
 }
 
 /// The posts (or voids) that close `transfers`, a reservation.
@@ -1351,12 +1352,13 @@ async fn execute(
         };
 
         // Reserve the payer's side within its cap.
-        open_accounts(state, &plan, &reserve)
-            .await
-            .map_err(flow_fault)?;
-        open_accounts(state, &plan, &fees)
-            .await
-            .map_err(flow_fault)?;
+        open_accounts(
+            state,
+            &plan,
+            &[reserve.as_slice(), fees.as_slice()].concat(),
+        )
+        .await
+        .map_err(flow_fault)?;
         match state.store.ledger_apply(reserve.clone(), now_ms()).await {
             Ok(()) => {}
             Err(StoreError::LimitExceeded(account)) => {

@@ -117,6 +117,69 @@ impl Store {
         .await
     }
 
+    /// Open every account of `accounts` not open yet, in one write (a
+    /// payment touches several; most are open already, which one read
+    /// tells). Opening an account again changes nothing, its limit
+    /// included.
+    pub async fn ledger_open_many(
+        &self,
+        accounts: &[(AccountId, Option<i64>)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<(AccountId, Option<i64>)> = Vec::new();
+        for (a, limit) in accounts {
+            if !wanted.iter().any(|(w, _)| w == a) {
+                wanted.push((a.clone(), *limit));
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (1..=wanted.len()).map(|i| format!("${i}")).collect();
+        let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM ledger_accounts WHERE shard = 0 AND id IN ({})",
+            placeholders.join(", ")
+        )));
+        for (a, _) in &wanted {
+            q = q.bind(a.key());
+        }
+        let open: Vec<String> = q
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(|(k,)| k)
+            .collect();
+        wanted.retain(|(a, _)| !open.contains(&a.key()));
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            Box::pin(async move {
+                for (id, debit_limit) in &wanted {
+                    let shards = if id.kind.is_house() { HOUSE_SHARDS } else { 1 };
+                    for shard in 0..shards {
+                        sqlx::query(
+                            "INSERT INTO ledger_accounts (id, shard, owner, kind, currency, debit_limit, debits_pending, \
+                               debits_posted, credits_pending, credits_posted, created_at_ms) \
+                             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7) ON CONFLICT (id, shard) DO NOTHING",
+                        )
+                        .bind(id.key())
+                        .bind(shard)
+                        .bind(&id.owner)
+                        .bind(id.kind.as_str())
+                        .bind(id.currency.code())
+                        .bind(*debit_limit)
+                        .bind(now_ms)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Set or clear a participant account's debit limit.
     pub async fn ledger_set_limit(
         &self,

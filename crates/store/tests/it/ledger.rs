@@ -490,3 +490,37 @@ async fn an_expired_reservation_moves_to_suspense_and_is_never_released() {
         }
     }
 }
+
+#[tokio::test]
+async fn opening_many_accounts_opens_the_missing_ones_and_keeps_limits() {
+    for store in engines("ledger_open_many").await {
+        let c = Currency::parse("CNY").unwrap();
+        let wallet = AccountId::new("w1", Kind::Settlement, c);
+        let fees = AccountId::gateway(Kind::FeeIncome, c);
+        store.ledger_open(&wallet, Some(500), 1).await.unwrap();
+        // The wallet is open with its cap: opening it again (with another
+        // limit) changes nothing; the house account opens in every shard;
+        // a repeat in the list is one account.
+        store
+            .ledger_open_many(
+                &[
+                    (wallet.clone(), Some(0)),
+                    (fees.clone(), None),
+                    (fees.clone(), None),
+                ],
+                2,
+            )
+            .await
+            .unwrap();
+        let w = store.ledger_account(&wallet).await.unwrap().unwrap();
+        assert_eq!(w.debit_limit, Some(500));
+        assert!(store.ledger_account(&fees).await.unwrap().is_some());
+        let shards: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_accounts WHERE id = $1")
+            .bind(fees.key())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(shards.0, store::HOUSE_SHARDS);
+        store.ledger_open_many(&[], 3).await.unwrap();
+    }
+}
