@@ -284,13 +284,14 @@ async fn refund(
     let originals: Vec<Money> = legs.iter().map(|l| l.original).collect();
     // What earlier refunds took of each leg: the same pro-rata rule at
     // the cumulative amount before this one (refunds go one at a time).
+    let zeros: Vec<Money> = originals
+        .iter()
+        .map(|o| Money::new(0, o.currency))
+        .collect();
     let taken: Vec<Money> = if before == 0 {
-        originals
-            .iter()
-            .map(|o| Money::new(0, o.currency))
-            .collect()
+        zeros
     } else {
-        money::refund_shares(&originals, &vec_zero(&originals), total.minor, before)
+        money::refund_shares(&originals, &zeros, total.minor, before)
             .map_err(|e| ApiError::internal(&e))?
     };
     let shares = money::refund_shares(&originals, &taken, total.minor, before + body.amount.minor)
@@ -467,13 +468,6 @@ async fn refund(
         result,
         refund: Some(render(&record)?),
     })
-}
-
-fn vec_zero(originals: &[Money]) -> Vec<Money> {
-    originals
-        .iter()
-        .map(|o| Money::new(0, o.currency))
-        .collect()
 }
 
 /// A refund, for either party of its payment.

@@ -91,30 +91,8 @@ impl Store {
         debit_limit: Option<i64>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let shards = if id.kind.is_house() { HOUSE_SHARDS } else { 1 };
-        let id = id.clone();
-        self.write(move |conn| {
-            Box::pin(async move {
-                for shard in 0..shards {
-                    sqlx::query(
-                        "INSERT INTO ledger_accounts (id, shard, owner, kind, currency, debit_limit, debits_pending, \
-                           debits_posted, credits_pending, credits_posted, created_at_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7) ON CONFLICT (id, shard) DO NOTHING",
-                    )
-                    .bind(id.key())
-                    .bind(shard)
-                    .bind(&id.owner)
-                    .bind(id.kind.as_str())
-                    .bind(id.currency.code())
-                    .bind(debit_limit)
-                    .bind(now_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                Ok(())
-            })
-        })
-        .await
+        self.ledger_open_many(&[(id.clone(), debit_limit)], now_ms)
+            .await
     }
 
     /// Open every account of `accounts` not open yet, in one write (a
