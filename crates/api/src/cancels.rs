@@ -6,12 +6,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use connector::model::{self, Call, Message};
-use ledger::{AccountId, Code, Phase, Transfer};
 use participant::policy::CallKind;
-use payment::{Event, Mode, State as PayState};
+use payment::{Event, State as PayState};
 use serde::{Deserialize, Serialize};
-use store::{PaymentRecord, StoreError};
+use store::StoreError;
 
 use crate::idempotent::once;
 use crate::json::Json;
@@ -245,64 +243,10 @@ async fn run(state: &AppState, caller: &SignedCaller, id: &str) -> Result<Paymen
     }
     let version = record.version + 1;
     // Reverse the downstream call the payment made.
-    let (target, call, purpose, amount) = match record.payment.mode {
-        Mode::Mpm => (
-            &record.payment.acquirer,
-            Call::Pay,
-            "pay",
-            record.payment.merchant_amount,
-        ),
-        Mode::Cpm => (
-            &record.payment.wallet,
-            Call::Authorize,
-            "authorize",
-            record
-                .payment
-                .payer_amount
-                .unwrap_or(record.payment.merchant_amount),
-        ),
-    };
-    let Some(peer) = crate::payments::peer(state, target).await? else {
-        return Err(ApiError::internal(&"the payment's participant vanished"));
-    };
-    let original = state
-        .store
-        .outbound_request_id(
-            &format!("{purpose}:{id}"),
-            &format!("out-{}", uuid::Uuid::now_v7().simple()),
-            target,
-            call.as_str(),
-            Some(id),
-            now_ms(),
-        )
-        .await
-        .map_err(fail)?;
-    let request_id = state
-        .store
-        .outbound_request_id(
-            &format!("cancel:{id}"),
-            &format!("out-{}", uuid::Uuid::now_v7().simple()),
-            target,
-            Call::Cancel.as_str(),
-            Some(id),
-            now_ms(),
-        )
-        .await
-        .map_err(fail)?;
-    let message = Message::Cancel(model::Cancel {
-        request_id,
-        payment_id: id.to_string(),
-        call,
-        original_request_id: original,
-        amount,
-    });
-    let reply = state.connectors.call(&peer, &message).await;
-    let confirmed = matches!(&reply, Ok(r) if r.outcome.status == model::Status::S);
+    let sent = crate::recovery::send_cancel(state, &record).await?;
+    let confirmed = sent.is_ok();
     if !confirmed {
-        let detail = match &reply {
-            Ok(r) => format!("cancel: {} {}", r.outcome.status.as_str(), r.outcome.code),
-            Err(e) => format!("cancel not sent: {e}"),
-        };
+        let detail = sent.err().unwrap_or_default();
         state
             .store
             .payment_transition(id, version, &Event::CancelFailed, &detail, node, now_ms())
@@ -319,7 +263,7 @@ async fn run(state: &AppState, caller: &SignedCaller, id: &str) -> Result<Paymen
         return crate::payments::answer_of(state, &record, Outcome::new("OUTCOME_UNKNOWN", detail))
             .await;
     }
-    reverse_books(state, &record).await?;
+    crate::recovery::books(state, id, crate::recovery::Books::Reverse).await?;
     state
         .store
         .payment_transition(
@@ -345,65 +289,6 @@ async fn run(state: &AppState, caller: &SignedCaller, id: &str) -> Result<Paymen
         .map_err(fail)?
         .ok_or_else(|| ApiError::internal(&"vanished"))?;
     crate::payments::answer_of(state, &record, Outcome::success()).await
-}
-
-/// Undo what the payment did in the ledger: open reservations are
-/// voided; what was posted is reversed by new transfers (corrections are
-/// new transfers, never edits).
-async fn reverse_books(state: &AppState, record: &PaymentRecord) -> Result<(), ApiError> {
-    let id = &record.payment.id;
-    let fail = |e: StoreError| ApiError::internal(&e);
-    let transfers = state.store.ledger_transfers(id).await.map_err(fail)?;
-    let account = |key: &str| {
-        AccountId::parse(key).ok_or_else(|| ApiError::internal(&format!("account {key}")))
-    };
-    let mut voids = Vec::new();
-    let mut reversals = Vec::new();
-    for t in &transfers {
-        let posted_pending = t.phase == "pending"
-            && !t.open
-            && transfers
-                .iter()
-                .any(|p| p.phase == "post" && p.pending_id.as_deref() == Some(t.id.as_str()));
-        if t.phase == "pending" && t.open {
-            voids.push(Transfer {
-                id: format!("{}:void", t.id),
-                debit: account(&t.debit)?,
-                credit: account(&t.credit)?,
-                amount: t.amount,
-                code: Code::Correction,
-                reference: id.clone(),
-                phase: Phase::Void {
-                    pending_id: t.id.clone(),
-                },
-            });
-        } else if t.phase == "single" || posted_pending {
-            reversals.push(Transfer {
-                id: format!("{}:cancel", t.id),
-                debit: account(&t.credit)?,
-                credit: account(&t.debit)?,
-                amount: t.amount,
-                code: Code::Correction,
-                reference: id.clone(),
-                phase: Phase::Single,
-            });
-        }
-    }
-    if !voids.is_empty() {
-        state
-            .store
-            .ledger_apply(voids, now_ms())
-            .await
-            .map_err(fail)?;
-    }
-    if !reversals.is_empty() {
-        state
-            .store
-            .ledger_apply(reversals, now_ms())
-            .await
-            .map_err(fail)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod cancels;
+pub mod faults;
 pub mod fingerprint;
 pub mod fx;
 pub mod idempotent;
@@ -19,6 +20,7 @@ pub mod merchants;
 pub mod participants;
 pub mod payments;
 pub mod problem;
+pub mod recovery;
 pub mod refunds;
 pub mod result;
 pub mod routes;
@@ -164,10 +166,21 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         routes::list,
         routes::get,
         routes::delete,
-        routes::resolve
+        routes::resolve,
+        recovery::exceptions,
+        recovery::resolve,
+        recovery::notifications,
+        recovery::replay,
+        recovery::sweep_now
     ),
     components(schemas(
         Problem,
+        recovery::ExceptionOut,
+        recovery::ExceptionList,
+        recovery::ResolveIn,
+        recovery::NotificationOut,
+        recovery::NotificationList,
+        recovery::SweepReport,
         Health,
         WhoAmI,
         Leases,
@@ -321,6 +334,14 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/admin/whoami", get(admin_whoami))
         .route("/v1/admin/leases", get(admin_leases))
+        .route("/v1/admin/exceptions", get(recovery::exceptions))
+        .route("/v1/admin/payments/{id}/resolve", post(recovery::resolve))
+        .route("/v1/admin/notifications", get(recovery::notifications))
+        .route(
+            "/v1/admin/notifications/{id}/replay",
+            post(recovery::replay),
+        )
+        .route("/v1/admin/recovery/sweep", post(recovery::sweep_now))
         .route(
             "/v1/admin/participants",
             get(participants::list).post(participants::create),

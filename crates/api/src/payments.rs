@@ -58,6 +58,8 @@ pub struct PaymentsConfig {
     /// may be cancelled (the cycle's grace period).
     pub cancel_grace_s: i64,
     pub callbacks: CallbackLimits,
+    /// The resolver and the notifier (`[payments.recovery]`).
+    pub recovery: crate::recovery::RecoveryConfig,
 }
 
 impl Default for PaymentsConfig {
@@ -68,6 +70,7 @@ impl Default for PaymentsConfig {
             reservation_ttl_s: 86_400,
             cancel_grace_s: 7_200,
             callbacks: CallbackLimits::default(),
+            recovery: crate::recovery::RecoveryConfig::default(),
         }
     }
 }
@@ -84,7 +87,7 @@ impl PaymentsConfig {
         if self.reservation_ttl_s < 60 {
             return Err("reservation_ttl_s is at least 60".into());
         }
-        Ok(())
+        self.recovery.check()
     }
 }
 
@@ -1149,27 +1152,53 @@ fn legs(id: &str, plan: &Plan, expires_at_ms: i64) -> (Vec<Transfer>, Vec<Transf
             ));
         }
     }
-    let fee = plan.fee;
-    let fees = vec![
-        t(
+    let fees = fee_legs(
+        id,
+        &plan.wallet,
+        &plan.acquirer,
+        m,
+        plan.fee.gateway.saturating_add(plan.fee.scheme),
+        plan.fee.wallet,
+    );
+    (reserve.into_iter().filter(|t| t.amount > 0).collect(), fees)
+}
+
+/// The fees a payment posts on success, from the acquirer's settlement
+/// account in the merchant's currency `m`: the gateway's share with the
+/// scheme fee, and the wallet's share. Empty legs are left out.
+pub(crate) fn fee_legs(
+    id: &str,
+    wallet: &str,
+    acquirer: &str,
+    m: Currency,
+    gateway_and_scheme: i64,
+    wallet_share: i64,
+) -> Vec<Transfer> {
+    let acquirer_m = AccountId::new(acquirer, Kind::Settlement, m);
+    [
+        (
             "fee-gateway",
-            &acquirer_m,
-            &AccountId::gateway(Kind::FeeIncome, m),
-            fee.gateway.saturating_add(fee.scheme),
-            Code::Fee,
-            &Phase::Single,
+            AccountId::gateway(Kind::FeeIncome, m),
+            gateway_and_scheme,
         ),
-        t(
+        (
             "fee-wallet",
-            &acquirer_m,
-            &AccountId::new(&plan.wallet, Kind::Settlement, m),
-            fee.wallet,
-            Code::Fee,
-            &Phase::Single,
+            AccountId::new(wallet, Kind::Settlement, m),
+            wallet_share,
         ),
-    ];
-    let keep = |v: Vec<Transfer>| v.into_iter().filter(|t| t.amount > 0).collect::<Vec<_>>();
-    (keep(reserve), keep(fees))
+    ]
+    .into_iter()
+    .filter(|(_, _, amount)| *amount > 0)
+    .map(|(leg, credit, amount)| Transfer {
+        id: format!("{id}:{leg}"),
+        debit: acquirer_m.clone(),
+        credit,
+        amount,
+        code: Code::Fee,
+        reference: id.to_string(),
+        phase: Phase::Single,
+    })
+    .collect()
 }
 
 /// Every account a payment's legs touch, opened if new: participants'
@@ -1380,6 +1409,7 @@ async fn execute(
         }
         step(Event::ReserveOk, String::new(), version).await?;
         version += 1;
+        crate::faults::point("after_reserve").await;
 
         // The downstream call: pay (MPM, the acquirer) or authorize (CPM, the wallet).
         let (peer, purpose, message) = match plan.mode {
@@ -1444,30 +1474,62 @@ async fn execute(
                 attempts: 0,
             },
         };
+        crate::faults::point("after_send").await;
         let detail = format!(
             "{purpose}: {} {}",
             reply.outcome.status.as_str(),
             reply.outcome.code
         );
+        // The resolver may have finished the payment meanwhile (this
+        // request outlived `min_age_ms`): the books are then brought to the
+        // same end from what the ledger holds, and the answer is the
+        // payment as stored.
+        let settled = |event: Event| {
+            let (id, detail) = (id.clone(), detail.clone());
+            async move {
+                match state
+                    .store
+                    .payment_transition(&id, version, &event, &detail, node, now_ms())
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(StoreError::Conflict(_)) => Ok(false),
+                    Err(e) => Err(ApiError::internal(&e)),
+                }
+            }
+        };
         match reply.outcome.status {
             model::Status::S => {
                 let mut closing_legs = closing(&reserve, true);
                 closing_legs.extend(fees);
-                state
-                    .store
-                    .ledger_apply(closing_legs, now_ms())
-                    .await
-                    .map_err(fail)?;
-                step(Event::DownstreamOk, detail, version).await?;
+                match state.store.ledger_apply(closing_legs, now_ms()).await {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict(_)) => {
+                        crate::recovery::books(state, &id, crate::recovery::Books::Post).await?
+                    }
+                    Err(e) => return Err(fail(e)),
+                }
+                if !settled(Event::DownstreamOk).await? {
+                    return current(state, &id).await;
+                }
+                crate::faults::point("after_success").await;
                 finish(state, &id, Outcome::success()).await
             }
             model::Status::F => {
-                state
+                match state
                     .store
                     .ledger_apply(closing(&reserve, false), now_ms())
                     .await
-                    .map_err(fail)?;
-                step(Event::DownstreamDeclined, detail, version).await?;
+                {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict(_)) => {
+                        crate::recovery::books(state, &id, crate::recovery::Books::Void).await?
+                    }
+                    Err(e) => return Err(fail(e)),
+                }
+                if !settled(Event::DownstreamDeclined).await? {
+                    return current(state, &id).await;
+                }
                 release_order().await;
                 let outcome = if !reply.sent {
                     Outcome::new(
@@ -1490,7 +1552,9 @@ async fn execute(
             model::Status::U => {
                 // The reservation stays: the outcome is resolved by inquiry,
                 // and never released by expiry (it moves to suspense).
-                step(Event::DownstreamUnknown, detail, version).await?;
+                if !settled(Event::DownstreamUnknown).await? {
+                    return current(state, &id).await;
+                }
                 finish(
                     state,
                     &id,
@@ -1553,6 +1617,20 @@ pub(crate) async fn answer_of(
     })
 }
 
+/// The answer about a payment as it stands now (someone else moved it).
+async fn current(state: &AppState, id: &str) -> Result<PaymentAnswer, ApiError> {
+    let record = state
+        .store
+        .payment_get(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::internal(&"the payment vanished"))?;
+    Ok(PaymentAnswer {
+        result: inquiry_result(record.state),
+        payment: Some(render(state, &record).await?),
+    })
+}
+
 /// The answer about a payment as stored now.
 async fn finish(state: &AppState, id: &str, result: Outcome) -> Result<PaymentAnswer, ApiError> {
     let record = state
@@ -1567,7 +1645,7 @@ async fn finish(state: &AppState, id: &str, result: Outcome) -> Result<PaymentAn
     })
 }
 
-async fn render(state: &AppState, r: &PaymentRecord) -> Result<PaymentOut, ApiError> {
+pub(crate) async fn render(state: &AppState, r: &PaymentRecord) -> Result<PaymentOut, ApiError> {
     let terms = state
         .store
         .payment_terms_get(&r.payment.id)

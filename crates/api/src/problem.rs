@@ -76,6 +76,11 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
     ),
     ("NOT_FOUND", 404, "No such route or resource."),
     (
+        "STATE_CONFLICT",
+        409,
+        "The object is not in a state that allows this: a payment that is not an exception, a notification that is not dead.",
+    ),
+    (
         "METHOD_NOT_ALLOWED",
         405,
         "The route exists but not with this method.",

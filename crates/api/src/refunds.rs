@@ -516,3 +516,130 @@ pub async fn get(
         refund: Some(render(&record)?),
     }))
 }
+
+/// The resolver's work on a refund whose outcome is not known: send it
+/// again under its one request id (the wallet answers a repeat with its
+/// first answer, or does it now if it never arrived) and close its
+/// reservation as the answer says. A refund cut off before it reserved
+/// anything was never sent: it failed. Returns the refund's new state.
+pub(crate) async fn recover(
+    state: &AppState,
+    record: RefundRecord,
+) -> Result<Option<String>, ApiError> {
+    let fail = |e: StoreError| ApiError::internal(&e);
+    let (pid, rid) = (record.payment_id.clone(), record.id.clone());
+    let own = |t: &store::TransferRecord| t.id.starts_with(&format!("{rid}:"));
+    let transfers: Vec<store::TransferRecord> = state
+        .store
+        .ledger_transfers(&pid)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .filter(own)
+        .collect();
+    let settle = |to: &'static str, code: &'static str, kept: bool| {
+        let (pid, rid, amount) = (pid.clone(), rid.clone(), record.merchant_minor);
+        async move {
+            state
+                .store
+                .refund_update(&rid, to, code, now_ms())
+                .await
+                .map_err(fail)?;
+            state
+                .store
+                .refund_settle(&pid, &rid, amount, kept)
+                .await
+                .map_err(fail)?;
+            Ok::<_, ApiError>(Some(to.to_string()))
+        }
+    };
+    if transfers.is_empty() {
+        return settle("failed", "INTERNAL", false).await;
+    }
+    let Some(payment) = state.store.payment_get(&pid).await.map_err(fail)? else {
+        return Err(ApiError::internal(&format!("refund {rid} without payment")));
+    };
+    let Some(wallet) = crate::payments::peer(state, &payment.payment.wallet).await? else {
+        return Err(ApiError::internal(&"the payment's wallet vanished"));
+    };
+    let request_id = state
+        .store
+        .outbound_request_id(
+            &format!("refund:{rid}"),
+            &format!("out-{}", uuid::Uuid::now_v7().simple()),
+            &wallet.id,
+            Call::Refund.as_str(),
+            Some(&pid),
+            now_ms(),
+        )
+        .await
+        .map_err(fail)?;
+    let payer_currency =
+        Currency::parse(&record.payer_currency).map_err(|e| ApiError::internal(&e))?;
+    let message = Message::Refund(model::Refund {
+        request_id,
+        payment_id: pid.clone(),
+        refund_id: rid.clone(),
+        amount: Money::new(record.payer_minor, payer_currency),
+    });
+    let status = match state.connectors.call(&wallet, &message).await {
+        Ok(r) => r.outcome.status,
+        Err(_) => model::Status::U,
+    };
+    let close = |post: bool| -> Result<Vec<Transfer>, ApiError> {
+        transfers
+            .iter()
+            .filter(|t| t.phase == "pending" && t.open)
+            .map(|t| {
+                let account = |k: &str| {
+                    AccountId::parse(k).ok_or_else(|| ApiError::internal(&format!("account {k}")))
+                };
+                Ok(Transfer {
+                    id: format!("{}:{}", t.id, if post { "post" } else { "void" }),
+                    debit: account(&t.debit)?,
+                    credit: account(&t.credit)?,
+                    amount: t.amount,
+                    code: Code::parse(&t.code).unwrap_or(Code::Refund),
+                    reference: t.reference.clone(),
+                    phase: if post {
+                        Phase::Post {
+                            pending_id: t.id.clone(),
+                        }
+                    } else {
+                        Phase::Void {
+                            pending_id: t.id.clone(),
+                        }
+                    },
+                })
+            })
+            .collect()
+    };
+    let apply = |legs: Vec<Transfer>| async move {
+        if legs.is_empty() {
+            return Ok(());
+        }
+        match state.store.ledger_apply(legs, now_ms()).await {
+            // Closed meanwhile by the request that made it.
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(ApiError::internal(&e)),
+        }
+    };
+    match status {
+        model::Status::S => {
+            apply(close(true)?).await?;
+            settle("succeeded", "SUCCESS", true).await
+        }
+        model::Status::F => {
+            apply(close(false)?).await?;
+            settle("failed", "REFUND_DECLINED", false).await
+        }
+        model::Status::U => {
+            state
+                .store
+                .refund_update(&rid, "unknown", "OUTCOME_UNKNOWN", now_ms())
+                .await
+                .map_err(fail)?;
+            Ok(Some("unknown".into()))
+        }
+    }
+}

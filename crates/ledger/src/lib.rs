@@ -208,6 +208,23 @@ pub enum Code {
 }
 
 impl Code {
+    pub const ALL: [Code; 10] = [
+        Code::Payment,
+        Code::FxLeg,
+        Code::Fee,
+        Code::Markup,
+        Code::Rounding,
+        Code::Refund,
+        Code::TopUp,
+        Code::Withdrawal,
+        Code::Suspense,
+        Code::Correction,
+    ];
+
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Payment => "payment",

@@ -821,40 +821,56 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut moved = 0;
         for t in self.ledger_expired(now_ms, limit).await? {
-            let (Some(debit), Some(credit)) =
-                (AccountId::parse(&t.debit), AccountId::parse(&t.credit))
-            else {
-                continue;
-            };
-            let suspense = AccountId::gateway(ledger::Kind::Suspense, debit.currency);
-            self.ledger_open(&suspense, None, now_ms).await?;
-            let close = Transfer {
-                id: format!("{}:expired", t.id),
-                debit: debit.clone(),
-                credit,
-                amount: t.amount,
-                code: ledger::Code::Suspense,
-                reference: t.reference.clone(),
-                phase: Phase::Void {
-                    pending_id: t.id.clone(),
-                },
-            };
-            let hold = Transfer {
-                id: format!("{}:suspense", t.id),
-                debit,
-                credit: suspense,
-                amount: t.amount,
-                code: ledger::Code::Suspense,
-                reference: t.reference.clone(),
-                phase: Phase::Single,
-            };
-            match self.ledger_apply(vec![close, hold], now_ms).await {
-                Ok(()) => moved += 1,
-                // Settled by its payment meanwhile: nothing to do.
-                Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e),
+            if self.ledger_hold_in_suspense(&t, now_ms).await? {
+                moved += 1;
             }
         }
         Ok(moved)
+    }
+
+    /// Close one open reservation and move its amount to the gateway's
+    /// suspense account in its currency, in one transaction: `{id}:expired`
+    /// voids it, `{id}:suspense` debits its payer and credits suspense.
+    /// Returns false when it was closed meanwhile (nothing done).
+    pub async fn ledger_hold_in_suspense(
+        &self,
+        t: &TransferRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (Some(debit), Some(credit)) = (AccountId::parse(&t.debit), AccountId::parse(&t.credit))
+        else {
+            return Err(StoreError::Refused(format!(
+                "transfer {} names an unknown account",
+                t.id
+            )));
+        };
+        let suspense = AccountId::gateway(ledger::Kind::Suspense, debit.currency);
+        self.ledger_open(&suspense, None, now_ms).await?;
+        let close = Transfer {
+            id: format!("{}:expired", t.id),
+            debit: debit.clone(),
+            credit,
+            amount: t.amount,
+            code: ledger::Code::Suspense,
+            reference: t.reference.clone(),
+            phase: Phase::Void {
+                pending_id: t.id.clone(),
+            },
+        };
+        let hold = Transfer {
+            id: format!("{}:suspense", t.id),
+            debit,
+            credit: suspense,
+            amount: t.amount,
+            code: ledger::Code::Suspense,
+            reference: t.reference.clone(),
+            phase: Phase::Single,
+        };
+        match self.ledger_apply(vec![close, hold], now_ms).await {
+            Ok(()) => Ok(true),
+            // Settled meanwhile: nothing to do.
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -16,6 +16,7 @@ mod keys;
 mod lease;
 mod ledger;
 mod merchants;
+mod notifications;
 mod outbound;
 mod participants;
 mod payments;
@@ -37,6 +38,7 @@ pub use crate::keys::{GatewayKey, KeyRecord};
 pub use crate::lease::Lease;
 pub use crate::ledger::{HOUSE_SHARDS, LedgerAccount, TRANSFER_AMOUNT_MAX, TransferRecord};
 pub use crate::merchants::{MerchantRecord, Upserted};
+pub use crate::notifications::{NOTIFICATION_LIST_MAX, Notification, NotificationStatus};
 pub use crate::outbound::OutboundCall;
 pub use crate::participants::{Participant, StageMove};
 pub use crate::payments::{

@@ -83,6 +83,22 @@ const COLUMNS: &str = "id, mode, direction, wallet, acquirer, merchant_id, initi
     wallet_settlement_currency, acquirer_settlement_amount, acquirer_settlement_currency, reporting_amount, \
     reporting_currency, quote_id, clearing_date, state, version, created_at_ms, updated_at_ms";
 
+/// What a transition reads of its payment: mode, state, version, wallet,
+/// acquirer, initiator, merchant amount and currency, payer amount and
+/// currency.
+type TransitionRow = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+);
+
 /// The states the recovery sweep works on: not final, and not waiting for
 /// the operator. Literal, so that SQLite matches the partial index.
 const OPEN_STATES: &str = "state NOT IN ('succeeded', 'failed', 'cancelled', 'exception')";
@@ -386,12 +402,14 @@ impl Store {
         let (id, event, detail, node) = (id.to_string(), *event, cut(detail), node.to_string());
         self.write(move |conn| {
             Box::pin(async move {
-                let current: Option<(String, String, i64)> =
-                    sqlx::query_as("SELECT mode, state, version FROM payments WHERE id = $1")
-                        .bind(&id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                let (mode, state, version) =
+                let current: Option<TransitionRow> = sqlx::query_as(
+                    "SELECT mode, state, version, wallet, acquirer, initiator, merchant_amount, \
+                     merchant_currency, payer_amount, payer_currency FROM payments WHERE id = $1",
+                )
+                .bind(&id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let (mode, state, version, wallet, acquirer, initiator, m_minor, m_ccy, p_minor, p_ccy) =
                     current.ok_or_else(|| StoreError::NotFound(format!("payment {id}")))?;
                 if version != expected_version {
                     return Err(StoreError::Conflict(format!(
@@ -434,6 +452,30 @@ impl Store {
                 .bind(now_ms)
                 .execute(&mut *conn)
                 .await?;
+                if to.is_final() {
+                    // The outbox: told to the initiator, and to the other
+                    // party once a downstream call involved it.
+                    let involved = !matches!(from, State::Received | State::Reserved);
+                    let parties = [
+                        (&wallet, p_minor.zip(p_ccy.clone()).unwrap_or((m_minor, m_ccy.clone()))),
+                        (&acquirer, (m_minor, m_ccy.clone())),
+                    ];
+                    for (party, (amount, currency)) in parties {
+                        if *party != initiator && !involved {
+                            continue;
+                        }
+                        crate::notifications::enqueue(
+                            conn,
+                            &format!("ntf:{id}:{seq}:{party}"),
+                            &id,
+                            party,
+                            to,
+                            (amount, &currency),
+                            now_ms,
+                        )
+                        .await?;
+                    }
+                }
                 Ok(HistoryEntry {
                     seq,
                     from: Some(from),

@@ -333,4 +333,22 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+
+    /// Refunds whose outcome is not known yet (`pending`: cut off before
+    /// its answer was stored; `unknown`), last changed before
+    /// `updated_before_ms`, oldest first.
+    pub async fn refunds_open(
+        &self,
+        updated_before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<RefundRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE state IN ('pending', 'unknown') \
+             AND updated_at_ms < $1 ORDER BY updated_at_ms, id LIMIT $2"
+        )))
+        .bind(updated_before_ms)
+        .bind(limit.clamp(0, crate::PAYMENT_LIST_MAX))
+        .fetch_all(self.pool())
+        .await?)
+    }
 }

@@ -299,18 +299,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let key_reload = tokio::spawn(reload_keys(keys));
+    let recovery = api::recovery::spawn(state.clone());
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, metrics = %metrics_addr, engine = ?store.engine(), node = %node_id, "unigate serving");
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    axum::serve(listener, api::router(state))
+    axum::serve(listener, api::router(state.clone()))
         .with_graceful_shutdown(shutdown_signal(grace))
         .await
         .context("serving")?;
     housekeeping.abort();
     key_reload.abort();
+    recovery.abort();
+    api::recovery::release_leases(&state).await;
     // Hand single-node work over at once rather than after the lease's TTL.
     let _ = store.lease_release(HOUSEKEEPING, &node_id).await;
     store.close().await;
