@@ -1154,3 +1154,66 @@ pub async fn sweep_now(
 ) -> Result<axum::Json<SweepReport>, ApiError> {
     Ok(axum::Json(sweep(&state).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap() {
+        let c = RecoveryConfig {
+            backoff_base_ms: 100,
+            backoff_max_ms: 1_000,
+            ..RecoveryConfig::default()
+        };
+        let waits: Vec<i64> = (0..6).map(|n| c.backoff_ms(n)).collect();
+        assert_eq!(waits, vec![100, 200, 400, 800, 1_000, 1_000]);
+        // No overflow however many retries.
+        assert_eq!(c.backoff_ms(usize::MAX), 1_000);
+    }
+
+    #[test]
+    fn shards_are_stable_and_cover_every_shard() {
+        assert_eq!(shard_of("pay-1", 4), shard_of("pay-1", 4));
+        let mut seen = [false; 4];
+        for n in 0..200 {
+            seen[usize::try_from(shard_of(&format!("pay-{n}"), 4)).unwrap()] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+        assert_eq!(shard_of("anything", 1), 0);
+        assert_eq!(shard_of("anything", 0), 0);
+    }
+
+    #[test]
+    fn the_limits_are_checked_at_load() {
+        assert!(RecoveryConfig::default().check().is_ok());
+        for bad in [
+            RecoveryConfig {
+                shards: 0,
+                ..RecoveryConfig::default()
+            },
+            RecoveryConfig {
+                inquiry_budget: 0,
+                ..RecoveryConfig::default()
+            },
+            RecoveryConfig {
+                backoff_max_ms: 1,
+                ..RecoveryConfig::default()
+            },
+            RecoveryConfig {
+                lease_ttl_ms: 10,
+                ..RecoveryConfig::default()
+            },
+            RecoveryConfig {
+                batch: 0,
+                ..RecoveryConfig::default()
+            },
+            RecoveryConfig {
+                notify_attempts: 0,
+                ..RecoveryConfig::default()
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
+}

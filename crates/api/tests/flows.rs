@@ -220,6 +220,7 @@ struct Gateway {
     users: Vec<SimUser>,
     acq_merchants: BTreeMap<String, Vec<String>>,
     codes: Codes,
+    store: Store,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -295,8 +296,19 @@ impl Gateway {
             breaker_failures: 100,
             ..Default::default()
         };
+        // The resolver runs only when a test asks (`sweep`), and then at
+        // once: no age, no backoff to wait out.
         let payments = api::payments::PaymentsConfig {
             callbacks,
+            recovery: api::recovery::RecoveryConfig {
+                min_age_ms: 0,
+                backoff_base_ms: 1,
+                backoff_max_ms: 1,
+                inquiry_budget: 2,
+                cancel_budget: 2,
+                notify_attempts: 2,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let connectors =
@@ -445,6 +457,7 @@ impl Gateway {
                 th_gm: String::new(),
                 down_gm: String::new(),
             },
+            store: store.clone(),
             server,
         };
 
@@ -816,6 +829,38 @@ impl Gateway {
             })),
         )
         .await
+    }
+
+    /// The details of a payment's history, oldest first.
+    async fn store_history(&self, id: &str) -> Vec<String> {
+        self.store
+            .payment_history(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| h.detail)
+            .collect()
+    }
+
+    /// One recovery sweep now (resolver, refunds, notifier).
+    async fn sweep(&self) -> Value {
+        let r = self.op("POST", "/v1/admin/recovery/sweep", None).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert_eq!(r.json["errors"], 0, "{}", r.json);
+        r.json
+    }
+
+    /// The notifications of one payment, from the operator API.
+    async fn notifications_of(&self, payment: &str) -> Vec<Value> {
+        let r = self
+            .op(
+                "GET",
+                &format!("/v1/admin/notifications?payment_id={payment}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        r.json["notifications"].as_array().unwrap().clone()
     }
 
     async fn by_id(&self, who: &Party, id: &str) -> Reply {
@@ -2457,4 +2502,353 @@ fn op_made(r: &Reply, who: &'static str) -> Option<(String, &'static str)> {
     r.json["payment"]["id"]
         .as_str()
         .map(|id| (id.to_string(), who))
+}
+
+// ---------------------------------------------------------------------
+// Recovery: the resolver, exceptions, the notifications outbox.
+
+fn failing() -> Faults {
+    Faults {
+        failure_rate: 1.0,
+        ..Faults::default()
+    }
+}
+
+/// The sim's notify entries, by request id (each must be booked once).
+async fn notes_received(sim: &Running, payment: &str) -> Vec<String> {
+    sim.entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.call == "notify" && e.payment_id == payment)
+        .map(|e| e.request_id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resolver_finds_out_an_unknown_outcome_and_the_parties_are_told_once() {
+    on_each_engine("flows_resolve", |gw| async move {
+        // The wallet debits its user but answers too late: U.
+        gw.mn_sim
+            .set_faults(Faults {
+                timeout_rate: 1.0,
+                hang_ms: 2_500,
+                ..Faults::default()
+            })
+            .unwrap();
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let (_, _, user_before) = gw.sim_balances().await;
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "rs-1",
+                &code,
+                &money(4_000, "CNY"),
+                "cn-m1",
+                "pos-rs1",
+            )
+            .await;
+        gw.mn_sim.set_faults(Faults::default()).unwrap();
+        assert_eq!(r.result().0, "U", "{}", r.json);
+        let id = r.payment()["id"].as_str().unwrap().to_string();
+        // Nothing final yet: nothing to tell.
+        assert!(gw.notifications_of(&id).await.is_empty());
+
+        let report = gw.sweep().await;
+        assert_eq!(report["payments"]["succeeded"], 1, "{report}");
+        let p = gw.by_id(&gw.cn_acq, &id).await;
+        assert_eq!(p.result().0, "S", "{}", p.json);
+        assert_eq!(p.payment()["state"], "succeeded");
+        // The reservation is posted, as the wallet's books say.
+        let (_, _, user_after) = gw.sim_balances().await;
+        let debited = user_before - user_after;
+        assert_eq!(
+            debited,
+            minor(&p.payment()["amounts"]["payer"]),
+            "{}",
+            p.json
+        );
+        let books = gw.balances().await;
+        assert!(
+            books.values().all(|b| b[0] == 0 && b[2] == 0),
+            "nothing left pending: {books:?}"
+        );
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+        // The history says how: the inquiry.
+        let history = gw.store_history(&id).await;
+        assert!(
+            history.iter().any(|d| d.starts_with("inquiry: S")),
+            "{history:?}"
+        );
+
+        // Both parties are told (the sweep's notifier ran after the
+        // resolver); a second sweep sends nothing again.
+        let notes = gw.notifications_of(&id).await;
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        for n in &notes {
+            assert_eq!(n["status"], "sent", "{n}");
+            assert_eq!(n["payment_state"], "succeeded", "{n}");
+        }
+        let again = gw.sweep().await;
+        assert_eq!(again["notifications_sent"], 0, "{again}");
+        assert_eq!(notes_received(&gw.mn_sim, &id).await.len(), 1);
+        assert_eq!(notes_received(&gw.cn_acq_sim, &id).await.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_that_stays_unknown_is_cancelled_then_an_exception_the_operator_resolves() {
+    on_each_engine("flows_exception", |gw| async move {
+        let before = gw.balances().await;
+        let mut ids = Vec::new();
+        for n in 0..2 {
+            // The wallet fails every call from now on (HTTP 500:
+            // `authorize` is not repeated, its outcome is unknown).
+            let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+            gw.mn_sim.set_faults(failing()).unwrap();
+            let r = gw
+                .pay_cpm(
+                    &gw.cn_acq,
+                    &format!("ex-{n}"),
+                    &code,
+                    &money(2_500, "CNY"),
+                    "cn-m1",
+                    &format!("pos-ex{n}"),
+                )
+                .await;
+            assert_eq!(r.result().0, "U", "{}", r.json);
+            ids.push(r.payment()["id"].as_str().unwrap().to_string());
+        }
+        // Two inquiries (the budget), then two cancels, all unanswered.
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let report = gw.sweep().await;
+            seen.push(report["payments"].clone());
+        }
+        assert_eq!(
+            seen,
+            vec![
+                json!({"unknown": 2}),
+                json!({"cancelling": 2}),
+                json!({"cancelling": 2}),
+                json!({"exception": 2}),
+            ]
+        );
+        // Listed for the operator, with what suspense holds.
+        let list = gw.op("GET", "/v1/admin/exceptions", None).await;
+        assert_eq!(list.status, 200, "{}", list.json);
+        let listed = list.json["exceptions"].as_array().unwrap();
+        assert_eq!(listed.len(), 2, "{}", list.json);
+        for e in listed {
+            assert!(
+                e["in_suspense"]["MNT"].as_i64().unwrap() > 0,
+                "the wallet's reservation is in suspense: {e}"
+            );
+            assert!(e["detail"].as_str().unwrap().contains("exception"), "{e}");
+        }
+        // Nothing automatic touches an exception.
+        let quiet = gw.sweep().await;
+        assert_eq!(quiet["payments"], json!({}), "{quiet}");
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+
+        // Bad resolutions change nothing.
+        let path = |id: &str| format!("/v1/admin/payments/{id}/resolve");
+        let bad = gw
+            .op(
+                "POST",
+                &path(&ids[0]),
+                Some(json!({"outcome": "maybe", "reason": "x"})),
+            )
+            .await;
+        assert_eq!(
+            (bad.status, bad.json["code"].as_str()),
+            (400, Some("FIELD_INVALID"))
+        );
+        let bad = gw
+            .op(
+                "POST",
+                &path(&ids[0]),
+                Some(json!({"outcome": "cancelled", "reason": ""})),
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{}", bad.json);
+        let bad = gw
+            .op(
+                "POST",
+                &path("pay-none"),
+                Some(json!({"outcome": "cancelled", "reason": "x"})),
+            )
+            .await;
+        assert_eq!(bad.status, 404, "{}", bad.json);
+
+        // The wallet confirms out of band that the first never debited
+        // its user: it is cancelled, and everything goes back.
+        let r = gw
+            .op(
+                "POST",
+                &path(&ids[0]),
+                Some(json!({"outcome": "cancelled", "reason": "wallet: never debited"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert_eq!(r.json["state"], "cancelled", "{}", r.json);
+        let twice = gw
+            .op(
+                "POST",
+                &path(&ids[0]),
+                Some(json!({"outcome": "succeeded", "reason": "again"})),
+            )
+            .await;
+        assert_eq!(
+            (twice.status, twice.json["code"].as_str()),
+            (409, Some("STATE_CONFLICT"))
+        );
+        // The second, the operator learns, stands: suspense pays the
+        // acquirer's side and the fees are posted.
+        let r = gw
+            .op(
+                "POST",
+                &path(&ids[1]),
+                Some(json!({"outcome": "succeeded", "reason": "wallet: debited"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert_eq!(r.json["state"], "succeeded", "{}", r.json);
+        let list = gw.op("GET", "/v1/admin/exceptions", None).await;
+        assert_eq!(list.json["exceptions"], json!([]), "{}", list.json);
+
+        let after = gw.balances().await;
+        let suspense = |b: &BTreeMap<String, [i64; 4]>| {
+            b.iter()
+                .filter(|(k, _)| k.starts_with("unigate:suspense:"))
+                .map(|(_, v)| v[3] - v[1])
+                .sum::<i64>()
+        };
+        assert_eq!(
+            suspense(&after),
+            suspense(&before),
+            "suspense is empty again"
+        );
+        assert!(
+            after.values().all(|b| b[0] == 0 && b[2] == 0),
+            "nothing left pending: {after:?}"
+        );
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+        // The wallet paid for exactly one payment: the one that stands.
+        let stands = gw.by_id(&gw.cn_acq, &ids[1]).await;
+        let paid = minor(&stands.payment()["amounts"]["payer"]);
+        let (was, _) = position(&before, "mn-wallet:settlement:MNT");
+        let (now, pending) = position(&after, "mn-wallet:settlement:MNT");
+        assert!(!pending);
+        assert_eq!(was - now, paid, "the wallet's position");
+        let fees = gw
+            .op(
+                "GET",
+                &format!("/v1/admin/ledger/transfers?reference={}", ids[1]),
+                None,
+            )
+            .await;
+        assert!(
+            fees.json.to_string().contains("fee-gateway"),
+            "{}",
+            fees.json
+        );
+        gw.mn_sim.set_faults(Faults::default()).unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_nobody_takes_goes_dead_and_the_operator_replays_it() {
+    on_each_engine("flows_notify", |gw| async move {
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "nt-1",
+                &code,
+                &money(3_000, "CNY"),
+                "cn-m1",
+                "pos-nt1",
+            )
+            .await;
+        assert_eq!(r.result().0, "S", "{}", r.json);
+        let id = r.payment()["id"].as_str().unwrap().to_string();
+        // The outbox was written with the success: one per party.
+        let notes = gw.notifications_of(&id).await;
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes.iter().all(|n| n["status"] == "pending"), "{notes:?}");
+
+        // The wallet is down: its notification is retried, then dead
+        // (`notify_attempts` = 2); the acquirer's is sent.
+        gw.mn_sim.set_faults(failing()).unwrap();
+        let first = gw.sweep().await;
+        assert_eq!(
+            (
+                first["notifications_sent"].as_u64(),
+                first["notifications_retried"].as_u64()
+            ),
+            (Some(1), Some(1)),
+            "{first}"
+        );
+        let second = gw.sweep().await;
+        assert_eq!(second["notifications_dead"], 1, "{second}");
+        let dead = gw
+            .op("GET", "/v1/admin/notifications?status=dead", None)
+            .await;
+        let dead = dead.json["notifications"].as_array().unwrap().clone();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0]["participant"], "mn-wallet");
+        assert_eq!(dead[0]["attempts"], 2);
+        assert!(!dead[0]["last_error"].as_str().unwrap().is_empty());
+        let nid = dead[0]["id"].as_str().unwrap().to_string();
+        // Dead stays dead: the sweep leaves it.
+        assert_eq!(gw.sweep().await["notifications_retried"], 0);
+
+        // Replay: only a dead one, and it goes out once the wallet is back.
+        let sent_one = notes.iter().find(|n| n["participant"] == "cn-acq").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let refused = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/notifications/{sent_one}/replay"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (refused.status, refused.json["code"].as_str()),
+            (409, Some("STATE_CONFLICT"))
+        );
+        let missing = gw
+            .op("POST", "/v1/admin/notifications/ntf:none/replay", None)
+            .await;
+        assert_eq!(missing.status, 404, "{}", missing.json);
+        let bad = gw
+            .op("GET", "/v1/admin/notifications?status=lost", None)
+            .await;
+        assert_eq!(bad.status, 400, "{}", bad.json);
+        gw.mn_sim.set_faults(Faults::default()).unwrap();
+        let replayed = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/notifications/{nid}/replay"),
+                None,
+            )
+            .await;
+        assert_eq!(replayed.status, 200, "{}", replayed.json);
+        assert_eq!(replayed.json["status"], "pending");
+        assert_eq!(gw.sweep().await["notifications_sent"], 1);
+        let notes = gw.notifications_of(&id).await;
+        assert!(notes.iter().all(|n| n["status"] == "sent"), "{notes:?}");
+        // Received once each (the failed attempts never reached the books).
+        assert_eq!(notes_received(&gw.mn_sim, &id).await, vec![nid]);
+        assert_eq!(notes_received(&gw.cn_acq_sim, &id).await, vec![sent_one]);
+    })
+    .await;
 }
