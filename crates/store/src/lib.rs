@@ -9,6 +9,7 @@
 //! `migrations/postgres`), applied at start-up. Money and counters are
 //! 64-bit integers; times are Unix milliseconds.
 
+mod audit;
 pub mod dialect;
 mod fx;
 mod idempotency;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
+pub use crate::audit::{PaymentOutline, RefundOutline};
 pub use crate::fx::{FxRateRow, MarkupRow, QuoteRow, QuoteUse};
 pub use crate::idempotency::Begin;
 pub use crate::keys::{GatewayKey, KeyRecord};

@@ -1,35 +1,200 @@
-//! `unigate demo`: the gateway and four simulated participants on embedded
-//! SQLite, in one process, over real signed HTTP on loopback. A Mongolian
-//! wallet (MNT), a Chinese wallet (CNY), a Chinese acquirer (CNY) and a
-//! Thai PromptPay acquirer (THB) are onboarded through the operator API;
-//! then payments run in every direction and mode, and the summary shows
-//! what happened and that the gateway's ledger and the simulators' books
-//! agree to the minor unit.
+//! `unigate demo`: the gateway, seven wallets, six acquirers and an FX
+//! provider, simulated, in one process over real signed HTTP on loopback,
+//! on embedded SQLite. The participants are onboarded through the
+//! operator API and walked to `live`; then a seeded mix of MPM and CPM
+//! payments runs in every direction, some refunded and some cancelled,
+//! while the simulators add latency, declines, failures and timeouts. The
+//! gateway's resolver finishes what those leave open, and the summary
+//! checks the ledger against itself and against the simulators' books.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use futures_util::StreamExt;
+use payment::State as PayState;
 use serde_json::{Value, json};
 use sign::{KeySigner, PrivateKey};
 use sim::participant::{ParticipantSim, Role, Running, SimMerchant, SimUser};
 use sim::peer::{Faults, GatewayKeys, Verifier};
 
-/// The database the demo writes, replaced on each run and kept afterwards.
+/// The database the demo writes by default, replaced on each run and kept
+/// afterwards.
 pub const DEMO_DB: &str = "unigate-demo.db";
-
-const CN_TAG15: &str = "4802000048020000104110058120001";
-const PROMPTPAY: &str = "A000000677010111";
-const TH_PROXY: &str = "0066812345678";
-const MN_CODE_PREFIX: &str = "1397";
 /// The most payments one demo runs.
-pub const DEMO_PAYMENTS_MAX: u32 = 10_000;
+pub const DEMO_PAYMENTS_MAX: u32 = 20_000;
+/// Payments in flight at once.
+const IN_FLIGHT: usize = 8;
+/// How long the demo waits for the resolver to finish what is open.
+const DRAIN_LIMIT: Duration = Duration::from_secs(180);
 
-fn currency(code: &str) -> anyhow::Result<money::Currency> {
-    money::Currency::parse(code).map_err(anyhow::Error::msg)
+/// One country of the demo: its currency, what 100 CNY is worth in its
+/// minor units (to size amounts alike everywhere), its wallet's payment
+/// code prefix, and its acquirer's merchant code, if it has one.
+struct Country {
+    cc: &'static str,
+    ccy: &'static str,
+    per_100_cny: i64,
+    code_prefix: &'static str,
+    merchant: Option<MerchantCode>,
+}
+
+/// A merchant's static code and what routes it to its acquirer.
+struct MerchantCode {
+    name: &'static str,
+    city: &'static str,
+    time_zone: &'static str,
+    /// The route: kind and value.
+    route: (&'static str, &'static str),
+    code: CodeSource,
+}
+
+enum CodeSource {
+    /// Encoded here from an `MpmSpec`.
+    Spec(fn() -> Value),
+    /// A published static code, used as is.
+    Published(&'static str),
+}
+
+const COUNTRIES: [Country; 7] = [
+    Country {
+        cc: "CN",
+        ccy: "CNY",
+        per_100_cny: 10_000,
+        code_prefix: "1391",
+        merchant: Some(MerchantCode {
+            name: "ERLIAN HOTPOT",
+            city: "ERENHOT",
+            time_zone: "Asia/Shanghai",
+            route: ("account", "15:48020000"),
+            code: CodeSource::Spec(|| {
+                json!({
+                    "format_indicator": "01", "initiation": "static",
+                    "accounts": {"15": "4802000048020000104110058120001"},
+                    "mcc": "5812", "currency": "CNY", "country": "CN",
+                    "merchant_name": "ERLIAN HOTPOT", "merchant_city": "ERENHOT",
+                })
+            }),
+        }),
+    },
+    Country {
+        cc: "MN",
+        ccy: "MNT",
+        per_100_cny: 4_800_000,
+        code_prefix: "1397",
+        merchant: None,
+    },
+    Country {
+        cc: "TH",
+        ccy: "THB",
+        per_100_cny: 49_000,
+        code_prefix: "1392",
+        merchant: Some(MerchantCode {
+            name: "SOM TAM HOUSE",
+            city: "BANGKOK",
+            time_zone: "Asia/Bangkok",
+            route: ("account", "A000000677010111"),
+            code: CodeSource::Spec(|| {
+                json!({
+                    "format_indicator": "01", "initiation": "static",
+                    "accounts": {"29": {"00": "A000000677010111", "01": "0066812345678"}},
+                    "mcc": "5812", "currency": "THB", "country": "TH",
+                    "merchant_name": "SOM TAM HOUSE", "merchant_city": "BANGKOK",
+                })
+            }),
+        }),
+    },
+    Country {
+        cc: "SG",
+        ccy: "SGD",
+        per_100_cny: 1_800,
+        code_prefix: "1393",
+        merchant: Some(MerchantCode {
+            name: "HAWKER CORNER",
+            city: "SINGAPORE",
+            time_zone: "Asia/Singapore",
+            route: ("account", "SG.PAYNOW"),
+            // A published PayNow static code (mobile proxy, editable
+            // amount): crates/qr/tests/fixtures/schemes.json,
+            // "paynow_mobile_6584554295_editable_no_amount".
+            code: CodeSource::Published(
+                "00020101021126380009SG.PAYNOW010100211+6584554295030115204000053037025802SG5902NA6009SINGAPORE630416D8",
+            ),
+        }),
+    },
+    Country {
+        cc: "HK",
+        ccy: "HKD",
+        per_100_cny: 10_800,
+        code_prefix: "1394",
+        merchant: Some(MerchantCode {
+            name: "DIM SUM PLACE",
+            city: "HONG KONG",
+            time_zone: "Asia/Hong_Kong",
+            route: ("account", "hk.com.hkicl"),
+            code: CodeSource::Spec(|| {
+                json!({
+                    "format_indicator": "01", "initiation": "static",
+                    "accounts": {"26": {"00": "hk.com.hkicl", "02": "9999999"}},
+                    "mcc": "5812", "currency": "HKD", "country": "HK",
+                    "merchant_name": "DIM SUM PLACE", "merchant_city": "HONG KONG",
+                })
+            }),
+        }),
+    },
+    Country {
+        cc: "VN",
+        ccy: "VND",
+        per_100_cny: 350_000,
+        code_prefix: "1395",
+        merchant: Some(MerchantCode {
+            name: "PHO HANOI",
+            city: "HANOI",
+            time_zone: "Asia/Ho_Chi_Minh",
+            route: ("account", "A000000727"),
+            // A published VietQR static code: crates/qr/tests/fixtures/
+            // schemes.json, "vn2_subiz_test_static".
+            code: CodeSource::Published(
+                "00020101021138540010A00000072701240006970423011000999999990208QRIBFTTA53037045802VN6304CBB4",
+            ),
+        }),
+    },
+    Country {
+        cc: "MY",
+        ccy: "MYR",
+        per_100_cny: 6_200,
+        code_prefix: "1396",
+        merchant: Some(MerchantCode {
+            name: "NASI LEMAK STALL",
+            city: "KUALA LUMPUR",
+            time_zone: "Asia/Kuala_Lumpur",
+            route: ("account", "A0000006150001"),
+            code: CodeSource::Spec(|| {
+                json!({
+                    "format_indicator": "01", "initiation": "static",
+                    "accounts": {"26": {"00": "A0000006150001", "01": "890053", "02": "DEMO0001"}},
+                    "mcc": "5812", "currency": "MYR", "country": "MY",
+                    "merchant_name": "NASI LEMAK STALL", "merchant_city": "KUALA LUMPUR",
+                })
+            }),
+        }),
+    },
+];
+
+/// What the demo is asked to do.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub payments: u32,
+    pub json: bool,
+    /// The gateway's SQLite file (default [`DEMO_DB`]).
+    pub db: Option<PathBuf>,
+    pub seed: u64,
+    /// Simulators without latency, declines, failures or timeouts.
+    pub no_faults: bool,
 }
 
 /// The value at a JSON pointer, or null.
@@ -37,10 +202,30 @@ fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
     v.pointer(pointer).unwrap_or(&Value::Null)
 }
 
-fn mpm(spec: Value) -> anyhow::Result<String> {
-    let spec: qr::encode::MpmSpec = serde_json::from_value(spec)?;
-    spec.encode(&qr::Options::default())
-        .map_err(|e| anyhow::anyhow!("encoding a demo code: {e}"))
+fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    at(v, pointer).as_str().unwrap_or("")
+}
+
+fn currency(code: &str) -> anyhow::Result<money::Currency> {
+    money::Currency::parse(code).map_err(anyhow::Error::msg)
+}
+
+/// A seeded draw in `0..n` (splitmix64): the same seed, the same mix.
+fn draw(seed: u64, n: u64, salt: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(salt.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The item a draw falls on.
+fn pick<T>(items: &[T], draw: u64) -> anyhow::Result<&T> {
+    let n = u64::try_from(items.len()).unwrap_or(1).max(1);
+    items
+        .get(usize::try_from(draw % n).unwrap_or(0))
+        .context("nothing to pick from")
 }
 
 struct Party {
@@ -48,13 +233,28 @@ struct Party {
     client: client::SignedClient,
 }
 
-struct Demo {
+/// The gateway as the demo's operator and participants see it.
+struct Net {
     url: String,
     http: reqwest::Client,
     op_token: String,
+    wallets: BTreeMap<&'static str, (Party, Running)>,
+    acquirers: BTreeMap<&'static str, (Party, Running, String)>,
 }
 
-impl Demo {
+impl Net {
+    fn wallet(&self, cc: &str) -> anyhow::Result<&(Party, Running)> {
+        self.wallets
+            .get(cc)
+            .with_context(|| format!("no {cc} wallet"))
+    }
+
+    fn acquirer(&self, cc: &str) -> anyhow::Result<&(Party, Running, String)> {
+        self.acquirers
+            .get(cc)
+            .with_context(|| format!("no {cc} acquirer"))
+    }
+
     async fn op(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
         let req = self
             .http
@@ -110,74 +310,108 @@ fn signer(id: &str) -> anyhow::Result<Arc<KeySigner>> {
     }))
 }
 
-async fn start_sim(me: &Arc<KeySigner>, gateway: &str, role: Role) -> anyhow::Result<Running> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    Ok(sim::participant::start(
-        ParticipantSim {
-            signer: me.clone(),
-            role,
-            faults: Faults::default(),
-            verifier: Verifier::new(GatewayKeys::Fetch(gateway.to_string())),
-        },
-        listener,
-        "sqlite::memory:",
-    )
-    .await?)
+/// The simulators' faults: slow, and now and then a decline, a failure
+/// (HTTP 500, nothing done) or a timeout (done, answered too late).
+fn faults(seed: u64, none: bool) -> Faults {
+    if none {
+        return Faults {
+            seed,
+            ..Faults::default()
+        };
+    }
+    Faults {
+        latency_ms: 2,
+        decline_rate: 0.02,
+        failure_rate: 0.01,
+        timeout_rate: 0.005,
+        hang_ms: 1_500,
+        bad_signature_rate: 0.0,
+        seed,
+    }
 }
 
-/// One payment's outcome, as the summary counts it.
-struct Done {
-    kind: &'static str,
-    direction: String,
-    status: String,
-    code: String,
-    payment: Value,
-}
-
-pub fn run(payments: u32, json_out: bool) -> anyhow::Result<ExitCode> {
+pub fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     ensure!(
-        (1..=DEMO_PAYMENTS_MAX).contains(&payments),
+        (1..=DEMO_PAYMENTS_MAX).contains(&options.payments),
         "--payments is 1 to {DEMO_PAYMENTS_MAX}"
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(demo(payments, json_out))
+    runtime.block_on(demo(options))
+}
+
+/// Remove a database file and its SQLite companions.
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// One payment attempt and what became of it.
+struct Attempt {
+    mode: &'static str,
+    /// The payment id, when the gateway made a payment.
+    payment: Option<String>,
+    /// The first answer's status and code.
+    answer: (String, String),
 }
 
 // The demo's output is its summary on stdout and its progress on stderr.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
-async fn demo(payments: u32, json_out: bool) -> anyhow::Result<ExitCode> {
+async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{DEMO_DB}{suffix}"));
-    }
+    let db = options.db.clone().unwrap_or_else(|| PathBuf::from(DEMO_DB));
+    let db_text = db.to_string_lossy().to_string();
+    remove_db(&db);
+    let sims_dir = PathBuf::from(format!("{db_text}-sims"));
+    let _ = std::fs::remove_dir_all(&sims_dir);
+    std::fs::create_dir_all(&sims_dir)
+        .with_context(|| format!("creating {}", sims_dir.display()))?;
     let store = store::Store::open(
-        &format!("sqlite://{DEMO_DB}"),
+        &format!("sqlite://{db_text}"),
         store::StoreOptions::default(),
     )
     .await
-    .with_context(|| format!("opening {DEMO_DB}"))?;
-    let (kek, _) = sign::kek::LocalKek::generate()?;
-    let keys = Arc::new(
-        keyring::GatewayKeys::load_or_create(store.clone(), Arc::new(kek), api::now_ms()).await?,
-    );
+    .with_context(|| format!("opening {db_text}"))?;
+    // The key-encryption key beside the database, where `unigate serve`
+    // looks for it in development: the demo's database opens there later.
+    let kek = crate::kek::replace_beside_database(&format!("sqlite://{db_text}"))?;
+    let keys =
+        Arc::new(keyring::GatewayKeys::load_or_create(store.clone(), kek, api::now_ms()).await?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let payments_config = api::payments::PaymentsConfig::default();
+    let callbacks = api::payments::CallbackLimits {
+        timeout_ms: 1_000,
+        ..api::payments::CallbackLimits::default()
+    };
+    let payments_config = api::payments::PaymentsConfig {
+        callbacks,
+        // Fast enough for a demo: a request gets 2.5 s before the
+        // resolver may take its payment up.
+        recovery: api::recovery::RecoveryConfig {
+            interval_ms: 250,
+            min_age_ms: 2_500,
+            backoff_base_ms: 500,
+            backoff_max_ms: 2_000,
+            inquiry_budget: 4,
+            cancel_budget: 4,
+            lease_ttl_ms: 10_000,
+            notify_attempts: 8,
+            ..api::recovery::RecoveryConfig::default()
+        },
+        ..api::payments::PaymentsConfig::default()
+    };
     let fee_rule: ledger::fees::FeeRule = serde_json::from_value(json!({
         "rate_bps": 60, "min_minor": 1,
         "split": {"acquirer_bps": 6000, "wallet_bps": 3000, "gateway_bps": 1000}
     }))?;
     let state = api::AppState {
-        connectors: api::payments::connectors(
-            keys.clone(),
-            store.clone(),
-            &payments_config.callbacks,
-            true,
-        )
-        .map_err(anyhow::Error::msg)?,
+        connectors: api::payments::connectors(keys.clone(), store.clone(), &callbacks, true)
+            .map_err(anyhow::Error::msg)?,
         payments: payments_config,
         risk: Arc::new(api::payments::ApproveAll),
         store: store.clone(),
@@ -194,126 +428,146 @@ async fn demo(payments: u32, json_out: bool) -> anyhow::Result<ExitCode> {
         ),
         routing: api::routes::RoutingConfig::default(),
         fx: api::fx::FxConfig {
-            firm_quotes: "rates".into(),
+            firm_quotes: "callback".into(),
+            house_book: false,
             staleness_s: 3_600,
             ..api::fx::FxConfig::default()
         },
     };
+    let resolver = api::recovery::spawn(state.clone());
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, api::router(state)).await;
     });
     let (_, op_token) = store.token_create(store::Role::Operator, "demo", 1).await?;
-    let demo = Demo {
-        url: url.clone(),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?,
-        op_token,
-    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
 
-    // The merchants' codes, and the simulators.
-    let cn_code = mpm(json!({
-        "format_indicator": "01", "initiation": "static", "accounts": {"15": CN_TAG15},
-        "mcc": "5812", "currency": "CNY", "country": "CN",
-        "merchant_name": "ERLIAN HOTPOT", "merchant_city": "ERENHOT",
-    }))?;
-    let th_code = mpm(json!({
-        "format_indicator": "01", "initiation": "static",
-        "accounts": {"29": {"00": PROMPTPAY, "01": TH_PROXY}},
-        "mcc": "5812", "currency": "THB", "country": "TH",
-        "merchant_name": "SOM TAM HOUSE", "merchant_city": "BANGKOK",
-    }))?;
-    let ids = ["mn-wallet", "cn-wallet", "cn-acq", "th-acq"];
-    let signers: BTreeMap<&str, Arc<KeySigner>> = ids
-        .iter()
-        .map(|id| signer(id).map(|s| (*id, s)))
-        .collect::<anyhow::Result<_>>()?;
-    let key_of = |id: &str| -> anyhow::Result<Arc<KeySigner>> {
-        signers
-            .get(id)
-            .cloned()
-            .context("a demo participant without a key")
+    // The simulators, each with its own books beside the database.
+    let mut signers: BTreeMap<String, Arc<KeySigner>> = BTreeMap::new();
+    let mut wallets = BTreeMap::new();
+    let mut acquirers = BTreeMap::new();
+    let mut codes: BTreeMap<&str, String> = BTreeMap::new();
+    for (i, c) in COUNTRIES.iter().enumerate() {
+        let salt = u64::try_from(i).unwrap_or(0);
+        let id = format!("{}-wallet", c.cc.to_lowercase());
+        let me = signer(&id)?;
+        let users = vec![SimUser {
+            id: format!("u-{}", c.cc.to_lowercase()),
+            name: format!("Demo payer {}", c.cc),
+            country: c.cc.into(),
+            balance: money::Money::new(c.per_100_cny.saturating_mul(10_000_000), currency(c.ccy)?),
+        }];
+        let sim = start_sim(
+            &me,
+            &url,
+            Role::Wallet { users },
+            &sims_dir,
+            &id,
+            faults(options.seed ^ salt, options.no_faults),
+        )
+        .await?;
+        signers.insert(id.clone(), me.clone());
+        wallets.insert(c.cc, (party(&url, &id, &me)?, sim));
+        if let Some(m) = &c.merchant {
+            let code = match &m.code {
+                CodeSource::Spec(spec) => {
+                    let spec: qr::encode::MpmSpec = serde_json::from_value(spec())?;
+                    spec.encode(&qr::Options::default())
+                        .map_err(|e| anyhow::anyhow!("encoding the {} code: {e}", c.cc))?
+                }
+                CodeSource::Published(text) => (*text).to_string(),
+            };
+            let id = format!("{}-acq", c.cc.to_lowercase());
+            let me = signer(&id)?;
+            let merchant_id = format!("{}-m1", c.cc.to_lowercase());
+            let merchants = vec![SimMerchant {
+                merchant_id: merchant_id.clone(),
+                name: m.name.into(),
+                mcc: "5812".into(),
+                city: m.city.into(),
+                country: c.cc.into(),
+                currency: currency(c.ccy)?,
+                codes: vec![code.clone()],
+            }];
+            let sim = start_sim(
+                &me,
+                &url,
+                Role::Acquirer { merchants },
+                &sims_dir,
+                &id,
+                faults(options.seed ^ (salt + 100), options.no_faults),
+            )
+            .await?;
+            signers.insert(id.clone(), me.clone());
+            acquirers.insert(c.cc, (party(&url, &id, &me)?, sim, merchant_id));
+            codes.insert(c.cc, code);
+        }
+    }
+    let fx_id = "fx-provider";
+    let fx_signer = signer(fx_id)?;
+    signers.insert(fx_id.into(), fx_signer.clone());
+    let fx_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let fx_addr = fx_listener.local_addr()?;
+    let net = Net {
+        url: url.clone(),
+        http,
+        op_token,
+        wallets,
+        acquirers,
     };
-    let users = vec![SimUser {
-        id: "u-mn-1".into(),
-        name: "Bat-Erdene Dorj".into(),
-        country: "MN".into(),
-        balance: money::Money::new(10_000_000_000, currency("MNT")?),
-    }];
-    let merchant = |id: &str,
-                    name: &str,
-                    country: &str,
-                    ccy: &str,
-                    code: &str|
-     -> anyhow::Result<SimMerchant> {
-        Ok(SimMerchant {
-            merchant_id: id.into(),
-            name: name.into(),
-            mcc: "5812".into(),
-            city: if country == "CN" {
-                "ERENHOT"
-            } else {
-                "BANGKOK"
-            }
-            .into(),
-            country: country.into(),
-            currency: currency(ccy)?,
-            codes: vec![code.to_string()],
-        })
-    };
-    let mn_sim = start_sim(
-        &key_of("mn-wallet")?,
-        &url,
-        Role::Wallet {
-            users: users.clone(),
-        },
-    )
-    .await?;
-    let cn_wallet_sim = start_sim(
-        &key_of("cn-wallet")?,
-        &url,
-        Role::Wallet { users: Vec::new() },
-    )
-    .await?;
-    let cn_acq_sim = start_sim(
-        &key_of("cn-acq")?,
-        &url,
-        Role::Acquirer {
-            merchants: vec![merchant("cn-m1", "ERLIAN HOTPOT", "CN", "CNY", &cn_code)?],
-        },
-    )
-    .await?;
-    let th_acq_sim = start_sim(
-        &key_of("th-acq")?,
-        &url,
-        Role::Acquirer {
-            merchants: vec![merchant("th-m1", "SOM TAM HOUSE", "TH", "THB", &th_code)?],
-        },
-    )
-    .await?;
 
     // Onboarding through the operator API, as an operator would.
-    for (id, role, country, ccy, sim) in [
-        ("mn-wallet", "wallet", "MN", "MNT", &mn_sim),
-        ("cn-wallet", "wallet", "CN", "CNY", &cn_wallet_sim),
-        ("cn-acq", "acquirer", "CN", "CNY", &cn_acq_sim),
-        ("th-acq", "acquirer", "TH", "THB", &th_acq_sim),
-    ] {
-        demo.op(
+    let mut onboard: Vec<(String, &str, &str, &str, String)> = Vec::new();
+    for c in &COUNTRIES {
+        let (p, sim) = net.wallet(c.cc)?;
+        onboard.push((
+            p.id.clone(),
+            "wallet",
+            c.cc,
+            c.ccy,
+            format!("http://{}", sim.addr),
+        ));
+        if let Some((p, sim, _)) = net.acquirers.get(c.cc) {
+            onboard.push((
+                p.id.clone(),
+                "acquirer",
+                c.cc,
+                c.ccy,
+                format!("http://{}", sim.addr),
+            ));
+        }
+    }
+    onboard.push((
+        fx_id.into(),
+        "fx_provider",
+        "SG",
+        "CNY",
+        format!("http://{fx_addr}"),
+    ));
+    let all_ccys: Vec<&str> = COUNTRIES.iter().map(|c| c.ccy).collect();
+    for (id, role, cc, ccy, callback) in &onboard {
+        let currencies: Vec<&str> = if *role == "fx_provider" {
+            all_ccys.clone()
+        } else {
+            vec![*ccy]
+        };
+        net.op(
             "POST",
             "/v1/admin/participants",
             json!({
                 "id": id, "legal_name": format!("{id} (simulated)"), "roles": [role],
-                "country": country, "currencies": [ccy], "settlement_currency": ccy,
-                "settlement_account": format!("{country}-SETTLE-1"),
-                "callback_base_url": format!("http://{}", sim.addr),
+                "country": cc, "currencies": currencies, "settlement_currency": ccy,
+                "settlement_account": format!("{cc}-SETTLE-{id}"),
+                "callback_base_url": callback,
             }),
         )
         .await?;
-        demo.op(
+        let key = signers.get(id).context("a participant without a key")?;
+        net.op(
             "POST",
             &format!("/v1/admin/participants/{id}/keys"),
-            json!({"public_key_pem": key_of(id)?.key.public_key().to_pem()?}),
+            json!({"public_key_pem": key.key.public_key().to_pem()?}),
         )
         .await?;
         for to in [
@@ -323,7 +577,7 @@ async fn demo(payments: u32, json_out: bool) -> anyhow::Result<ExitCode> {
             "signed",
             "live",
         ] {
-            demo.op(
+            net.op(
                 "POST",
                 &format!("/v1/admin/participants/{id}/stage"),
                 json!({"to": to, "reason": "demo"}),
@@ -331,304 +585,272 @@ async fn demo(payments: u32, json_out: bool) -> anyhow::Result<ExitCode> {
             .await?;
         }
     }
-    let party = |id: &str| -> anyhow::Result<Party> {
-        Ok(Party {
-            id: id.into(),
-            client: client::SignedClient::new(&url, key_of(id)?, client::ClientLimits::default())?,
-        })
+    // The FX provider prices every pair from its mids, pushed as rates.
+    let mut mids = Vec::new();
+    for (i, a) in COUNTRIES.iter().enumerate() {
+        for b in COUNTRIES.iter().skip(i + 1) {
+            // Units of b per unit of a, from their values of 100 CNY.
+            let mid = rust_decimal_mid(a, b)?;
+            mids.push((currency(a.ccy)?, currency(b.ccy)?, mid));
+        }
+    }
+    let fx_sim = sim::fx::FxSim {
+        gateway: url.clone(),
+        signer: fx_signer,
+        mids,
+        spread_bps: 40,
+        latency_ms: if options.no_faults { 0 } else { 2 },
+        decline_every: 0,
+        push_every_ms: 60_000,
+        quote_slack_s: 30,
+        gateway_keys: None,
     };
-    let (mn, cn, cn_acq, th_acq) = (
-        party("mn-wallet")?,
-        party("cn-wallet")?,
-        party("cn-acq")?,
-        party("th-acq")?,
-    );
-    for (acq, id, name, country, tz, identifier) in [
-        (
-            &cn_acq,
-            "cn-m1",
-            "ERLIAN HOTPOT",
-            "CN",
-            "Asia/Shanghai",
-            ("unionpay_id", CN_TAG15),
-        ),
-        (
-            &th_acq,
-            "th-m1",
-            "SOM TAM HOUSE",
-            "TH",
-            "Asia/Bangkok",
-            ("promptpay_proxy", TH_PROXY),
-        ),
-    ] {
+    let fx_task = tokio::spawn(sim::fx::run(fx_sim, fx_listener));
+
+    for c in &COUNTRIES {
+        let Some(m) = &c.merchant else { continue };
+        let (acq, _, merchant_id) = net.acquirer(c.cc)?;
         call(
             acq,
             "POST",
             "/v1/merchants",
             json!({
-                "request_id": format!("m-{id}"), "acquirer_merchant_id": id, "name": name, "mcc": "5812",
-                "country": country, "city": if country == "CN" { "ERENHOT" } else { "BANGKOK" },
-                "time_zone": tz, "kyb_status": "verified",
-                "identifiers": [{"kind": identifier.0, "value": identifier.1}],
+                "request_id": format!("m-{merchant_id}"), "acquirer_merchant_id": merchant_id,
+                "name": m.name, "mcc": "5812", "country": c.cc, "city": m.city,
+                "time_zone": m.time_zone, "kyb_status": "verified",
+                "identifiers": [{"kind": "emvco_account", "value": format!("DEMO:{merchant_id}")}],
             }),
         )
         .await?;
-    }
-    for (side, kind, value, to) in [
-        ("merchant", "account", PROMPTPAY.to_string(), "th-acq"),
-        (
-            "merchant",
-            "account",
-            format!("15:{}", CN_TAG15.get(..8).unwrap_or(CN_TAG15)),
-            "cn-acq",
-        ),
-        (
-            "wallet",
-            "payment_code_prefix",
-            MN_CODE_PREFIX.to_string(),
-            "mn-wallet",
-        ),
-    ] {
-        demo.op(
+        net.op(
             "POST",
             "/v1/admin/routes",
-            json!({"side": side, "kind": kind, "value": value, "participant_id": to}),
+            json!({"side": "merchant", "kind": m.route.0, "value": m.route.1, "participant_id": acq.id}),
         )
         .await?;
-    }
-    for (who, ccy) in [("mn-wallet", "MNT"), ("cn-wallet", "CNY")] {
-        demo.op(
+        net.op(
             "PUT",
             "/v1/admin/ledger/limits",
-            json!({"participant": who, "currency": ccy, "kind": "net_debit_cap", "amount": "9000000000000"}),
+            json!({"participant": acq.id, "currency": c.ccy, "kind": "refund_allowance", "amount": "9000000000000"}),
         )
         .await?;
     }
-    demo.op(
-        "PUT",
-        "/v1/admin/fx/rates",
-        json!({"rates": [
-            {"base": "CNY", "quote": "MNT", "bid": "478", "ask": "482", "source": "demo"},
-            {"base": "CNY", "quote": "THB", "bid": "4.90", "ask": "4.95", "source": "demo"},
-            {"base": "THB", "quote": "MNT", "bid": "96", "ask": "98", "source": "demo"},
-        ]}),
-    )
-    .await?;
-
-    // The payments: MPM inbound, outbound and transit, and CPM inbound.
-    let progress = !json_out && std::io::stderr().is_terminal();
-    let mut done: Vec<Done> = Vec::new();
-    let mn_payer = json!({"id": "u-mn-1", "name": "Bat-Erdene Dorj", "country": "MN"});
-    let cn_payer = json!({"id": "u-cn-1", "name": "Li Wei", "country": "CN"});
-    for n in 0..payments {
-        let value = 500 + i64::from(n.wrapping_mul(7_919) % 20_000);
-        let rid = format!("demo-{n}");
-        let (kind, answer) = match n % 4 {
-            0 => (
-                "mpm",
-                mpm_pay(&mn, &rid, &cn_code, &mn_payer, "MNT", value, "CNY").await?,
-            ),
-            1 => (
-                "mpm",
-                mpm_pay(&cn, &rid, &th_code, &cn_payer, "CNY", value, "THB").await?,
-            ),
-            2 => (
-                "mpm",
-                mpm_pay(&mn, &rid, &th_code, &mn_payer, "MNT", value, "THB").await?,
-            ),
-            _ => {
-                let code = mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
-                let body = json!({
-                    "request_id": rid, "mode": "cpm", "payment_code": code,
-                    "amount": {"value": value.to_string(), "currency": "CNY"},
-                    "merchant_id": "cn-m1", "order_id": format!("pos-{n}"),
-                });
-                ("cpm", call(&cn_acq, "POST", "/v1/payments", body).await?)
-            }
-        };
-        done.push(Done {
-            kind,
-            direction: at(&answer, "/payment/direction")
-                .as_str()
-                .unwrap_or("-")
-                .to_string(),
-            status: at(&answer, "/result/status")
-                .as_str()
-                .unwrap_or("?")
-                .to_string(),
-            code: at(&answer, "/result/code")
-                .as_str()
-                .unwrap_or("?")
-                .to_string(),
-            payment: at(&answer, "/payment").clone(),
-        });
-        if progress && (n + 1) % 10 == 0 {
-            eprint!("\r{} of {payments} payments", n + 1);
-        }
-    }
-    if progress {
-        eprintln!("\r{payments} of {payments} payments");
-    }
-
-    // Reconcile: the acquirers' and the wallet's own books against the
-    // payments; the gateway's ledger against itself.
-    let minor = |v: &Value| {
-        at(v, "/value")
-            .as_str()
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    let ok: Vec<&Done> = done.iter().filter(|d| d.status == "S").collect();
-    let sum = |f: &dyn Fn(&&Done) -> bool, field: &str| -> i64 {
-        ok.iter()
-            .filter(|d| f(d))
-            .map(|d| minor(at(&d.payment, &format!("/amounts/{field}"))))
-            .sum()
-    };
-    let cn_credited = cn_acq_sim.balance("cn-m1").await?;
-    let th_credited = th_acq_sim.balance("th-m1").await?;
-    let opening: i64 = users.iter().map(|u| u.balance.minor).sum();
-    let mn_debited = opening - mn_sim.balance("u-mn-1").await?;
-    let books = [
-        (
-            "cn-acq merchant credits (CNY)",
-            cn_credited,
-            sum(
-                &|d| d.kind == "mpm" && at(&d.payment, "/acquirer") == "cn-acq",
-                "merchant",
-            ),
-        ),
-        (
-            "th-acq merchant credits (THB)",
-            th_credited,
-            sum(
-                &|d| d.kind == "mpm" && at(&d.payment, "/acquirer") == "th-acq",
-                "merchant",
-            ),
-        ),
-        (
-            "mn-wallet user debits (MNT)",
-            mn_debited,
-            sum(&|d| d.kind == "cpm", "payer"),
-        ),
-    ];
-    let trial = demo
-        .op("GET", "/v1/admin/ledger/trial-balance", Value::Null)
+    for c in &COUNTRIES {
+        let (w, _) = net.wallet(c.cc)?;
+        net.op(
+            "POST",
+            "/v1/admin/routes",
+            json!({"side": "wallet", "kind": "payment_code_prefix", "value": c.code_prefix, "participant_id": w.id}),
+        )
         .await?;
-    let balanced = at(&trial, "/balanced") == true;
-    let reconciled = books.iter().all(|(_, sim, gw)| sim == gw);
-    server.abort();
-    store.close().await;
+        net.op(
+            "PUT",
+            "/v1/admin/ledger/limits",
+            json!({"participant": w.id, "currency": c.ccy, "kind": "net_debit_cap", "amount": "9000000000000"}),
+        )
+        .await?;
+    }
+    // Wait until the provider's first rates are in.
+    let rates_by = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rates = net.op("GET", "/v1/admin/fx/rates", Value::Null).await?;
+        if at(&rates, "/rates")
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+        {
+            break;
+        }
+        ensure!(
+            Instant::now() < rates_by,
+            "the FX simulator pushed no rates"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
-    let mut by_direction: BTreeMap<String, usize> = BTreeMap::new();
-    let mut by_mode: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut by_result: BTreeMap<String, usize> = BTreeMap::new();
-    let mut volume: BTreeMap<String, i64> = BTreeMap::new();
-    for d in &done {
-        *by_result
-            .entry(format!("{} {}", d.status, d.code))
-            .or_default() += 1;
-        if d.status == "S" {
-            *by_direction.entry(d.direction.clone()).or_default() += 1;
-            *by_mode.entry(d.kind).or_default() += 1;
-            let m = at(&d.payment, "/amounts/merchant");
-            *volume
-                .entry(at(m, "/currency").as_str().unwrap_or("?").to_string())
-                .or_default() += minor(m);
-        }
-    }
-    let elapsed = started.elapsed();
-    let summary = json!({
-        "payments": payments,
-        "succeeded": ok.len(),
-        "results": by_result,
-        "by_direction": by_direction,
-        "by_mode": by_mode,
-        "merchant_volume_minor": volume,
-        "ledger_balanced": balanced,
-        "books_reconciled": reconciled,
-        "reconciliation": books.iter().map(|(what, sim, gw)| json!({"what": what, "simulator": sim, "gateway": gw})).collect::<Vec<_>>(),
-        "database": DEMO_DB,
-        "elapsed_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-    });
-    if json_out {
-        println!("{summary}");
+    // The payments.
+    let progress = if options.json || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
     } else {
-        println!(
-            "Unigate demo: {payments} payments through the gateway and four simulated participants"
-        );
-        println!(
-            "  (a Mongolian and a Chinese wallet, a Chinese and a Thai PromptPay acquirer), SQLite {DEMO_DB}"
-        );
-        println!();
-        for (result, count) in &by_result {
-            println!("  {result:<28} {count:>6}");
+        indicatif::ProgressBar::new(u64::from(options.payments))
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} payments {bar:40} {pos}/{len} {per_sec} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let net_ref = &net;
+    let codes_ref = &codes;
+    let progress_ref = &progress;
+    let seed = options.seed;
+    let attempts: Vec<anyhow::Result<Attempt>> = futures_util::stream::iter(0..options.payments)
+        .map(|n| async move {
+            let a = one_payment(net_ref, codes_ref, seed, u64::from(n)).await;
+            progress_ref.inc(1);
+            a
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    progress.finish_and_clear();
+    let attempts: Vec<Attempt> = attempts.into_iter().collect::<anyhow::Result<_>>()?;
+
+    // The resolver finishes what the faults left open.
+    let drain = if options.json || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    let drained_by = Instant::now() + DRAIN_LIMIT;
+    loop {
+        let open = store.audit_open_work().await?;
+        if open == 0 || Instant::now() > drained_by {
+            break;
         }
-        println!();
-        for (direction, count) in &by_direction {
-            println!("  {direction:<28} {count:>6} succeeded");
-        }
-        for (mode, count) in &by_mode {
-            println!("  {:<28} {count:>6} succeeded", mode.to_uppercase());
-        }
-        for (ccy, minor) in &volume {
-            println!("  merchant volume {ccy:<12} {minor:>14} minor units");
-        }
-        println!();
-        for (what, sim, gw) in &books {
-            println!(
-                "  {what:<34} simulator {sim:>14}  gateway {gw:>14}  {}",
-                if sim == gw { "agree" } else { "DIFFER" }
-            );
-        }
-        println!(
-            "  ledger trial balance              {}",
-            if balanced {
-                "balanced in every currency"
-            } else {
-                "NOT BALANCED"
-            }
-        );
-        println!();
-        println!(
-            "  {} in {:.1} s; inspect it with: sqlite3 {DEMO_DB}",
-            if reconciled && balanced {
-                "all books agree"
-            } else {
-                "BOOKS DISAGREE"
-            },
-            elapsed.as_secs_f64()
+        drain.set_message(format!(
+            "the resolver is finishing {open} open payments, refunds and notifications"
+        ));
+        drain.tick();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drain.finish_and_clear();
+    resolver.abort();
+
+    let summary = summarise(&store, &net, &attempts, &db_text, &sims_dir).await?;
+    server.abort();
+    fx_task.abort();
+    store.close().await;
+    let ok = summary.non_final == 0 && summary.ledger_balanced;
+    let mut out = summary.json;
+    if let Some(o) = out.as_object_mut() {
+        o.insert(
+            "elapsed_ms".into(),
+            json!(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
         );
     }
-    Ok(if reconciled && balanced {
+    if options.json {
+        println!("{out}");
+    } else {
+        print_summary(&out, started.elapsed());
+    }
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// Consult, quote (when the currencies differ) and pay a merchant's code.
-async fn mpm_pay(
-    wallet: &Party,
-    rid: &str,
-    code: &str,
-    payer: &Value,
-    pay_ccy: &str,
-    value: i64,
-    ccy: &str,
-) -> anyhow::Result<Value> {
-    let consult = call(
-        wallet,
-        "POST",
-        "/v1/mpm/consult",
-        json!({"code": code, "payer": payer, "pay_currency": pay_ccy}),
-    )
-    .await?;
-    ensure!(at(&consult, "/result/status") == "S", "consult: {consult}");
-    let amount = json!({"value": value.to_string(), "currency": ccy});
-    let quote_id = if pay_ccy == ccy {
-        Value::Null
+/// Units of `b` per unit of `a`, to 8 significant digits.
+fn rust_decimal_mid(a: &Country, b: &Country) -> anyhow::Result<money::Rate> {
+    // (b per 100 CNY / 10^eb) / (a per 100 CNY / 10^ea)
+    let (ea, eb) = (currency(a.ccy)?.exponent(), currency(b.ccy)?.exponent());
+    let num = i128::from(b.per_100_cny) * 10i128.pow(ea);
+    let den = i128::from(a.per_100_cny) * 10i128.pow(eb);
+    // Scale to 8 significant digits.
+    let mut scale = 0u32;
+    while num * 10i128.pow(scale) / den < 10_000_000 && scale < 18 {
+        scale += 1;
+    }
+    let digits = num * 10i128.pow(scale) / den;
+    let text = if scale == 0 {
+        digits.to_string()
     } else {
+        let s = format!(
+            "{digits:0>width$}",
+            width = usize::try_from(scale).unwrap_or(0) + 1
+        );
+        let (int, frac) = s.split_at(s.len() - usize::try_from(scale).unwrap_or(0));
+        format!("{int}.{frac}")
+    };
+    money::Rate::parse(&text).map_err(|e| anyhow::anyhow!("rate {text}: {e}"))
+}
+
+fn party(url: &str, id: &str, me: &Arc<KeySigner>) -> anyhow::Result<Party> {
+    Ok(Party {
+        id: id.into(),
+        client: client::SignedClient::new(url, me.clone(), client::ClientLimits::default())?,
+    })
+}
+
+async fn start_sim(
+    me: &Arc<KeySigner>,
+    gateway: &str,
+    role: Role,
+    dir: &Path,
+    id: &str,
+    faults: Faults,
+) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let books = dir.join(format!("{id}.db"));
+    Ok(sim::participant::start(
+        ParticipantSim {
+            signer: me.clone(),
+            role,
+            faults,
+            verifier: Verifier::new(GatewayKeys::Fetch(gateway.to_string())),
+        },
+        listener,
+        &format!("sqlite://{}?mode=rwc", books.display()),
+    )
+    .await?)
+}
+
+/// One payment of the mix: MPM or CPM, between a wallet and an acquirer of
+/// different countries, then perhaps a refund or a cancel.
+async fn one_payment(
+    net: &Net,
+    codes: &BTreeMap<&str, String>,
+    seed: u64,
+    n: u64,
+) -> anyhow::Result<Attempt> {
+    let acquirer_ccs: Vec<&str> = net.acquirers.keys().copied().collect();
+    let a_cc = *pick(&acquirer_ccs, draw(seed, n, 1))?;
+    let others: Vec<&Country> = COUNTRIES.iter().filter(|c| c.cc != a_cc).collect();
+    let w = *pick(&others, draw(seed, n, 2))?;
+    let m = COUNTRIES
+        .iter()
+        .find(|c| c.cc == a_cc)
+        .context("an acquirer without a country")?;
+    let (wallet, wallet_sim) = net.wallet(w.cc)?;
+    let (acq, _, merchant_id) = net.acquirer(a_cc)?;
+    // 5 to 500 CNY's worth, in the merchant's currency.
+    let cny_minor = 500 + i64::try_from(draw(seed, n, 3) % 49_500).unwrap_or(0);
+    let value = (cny_minor * m.per_100_cny / 10_000).max(1);
+    let amount = json!({"value": value.to_string(), "currency": m.ccy});
+    let rid = format!("demo-{n}");
+    let payer = json!({"id": format!("u-{}", w.cc.to_lowercase()), "name": format!("Demo payer {}", w.cc), "country": w.cc});
+    let cpm = draw(seed, n, 4) % 2 == 1;
+    let answer = if cpm {
+        let code = wallet_sim.issue_code(&format!("u-{}", w.cc.to_lowercase()), w.code_prefix);
+        call(
+            acq,
+            "POST",
+            "/v1/payments",
+            json!({
+                "request_id": rid, "mode": "cpm", "payment_code": code, "amount": amount,
+                "merchant_id": merchant_id, "order_id": format!("pos-{n}"),
+            }),
+        )
+        .await?
+    } else {
+        let code = codes.get(a_cc).context("an acquirer without a code")?;
+        let consult = call(
+            wallet,
+            "POST",
+            "/v1/mpm/consult",
+            json!({"code": code, "payer": payer, "pay_currency": w.ccy}),
+        )
+        .await?;
+        if str_at(&consult, "/result/status") != "S" {
+            return Ok(Attempt {
+                mode: "mpm",
+                payment: None,
+                answer: (
+                    str_at(&consult, "/result/status").into(),
+                    str_at(&consult, "/result/code").into(),
+                ),
+            });
+        }
         let quote = call(
             wallet,
             "POST",
@@ -636,18 +858,333 @@ async fn mpm_pay(
             json!({
                 "request_id": format!("{rid}-q"), "payer": payer,
                 "merchant_id": at(&consult, "/merchant/gateway_merchant_id"),
-                "pay_currency": pay_ccy, "receive": amount,
+                "pay_currency": w.ccy, "receive": amount,
             }),
         )
         .await?;
-        at(&quote, "/quote_id").clone()
+        if str_at(&quote, "/result/status") != "S" {
+            return Ok(Attempt {
+                mode: "mpm",
+                payment: None,
+                answer: (
+                    str_at(&quote, "/result/status").into(),
+                    str_at(&quote, "/result/code").into(),
+                ),
+            });
+        }
+        call(
+            wallet,
+            "POST",
+            "/v1/payments",
+            json!({
+                "request_id": rid, "mode": "mpm", "code": code, "amount": amount,
+                "payer": payer, "quote_id": at(&quote, "/quote_id"),
+            }),
+        )
+        .await?
     };
-    let mut body =
-        json!({"request_id": rid, "mode": "mpm", "code": code, "amount": amount, "payer": payer});
-    if !quote_id.is_null()
-        && let Some(o) = body.as_object_mut()
+    let attempt = Attempt {
+        mode: if cpm { "cpm" } else { "mpm" },
+        payment: at(&answer, "/payment/id").as_str().map(str::to_string),
+        answer: (
+            str_at(&answer, "/result/status").into(),
+            str_at(&answer, "/result/code").into(),
+        ),
+    };
+    // A tenth of the successful payments are refunded (half of them in
+    // part), one in twenty-five cancelled by the party that started it.
+    if attempt.answer.0 == "S"
+        && let Some(id) = &attempt.payment
     {
-        o.insert("quote_id".into(), quote_id);
+        let roll = draw(seed, n, 5) % 100;
+        if roll < 10 {
+            let part = if roll < 5 { value } else { (value / 2).max(1) };
+            call(
+                acq,
+                "POST",
+                "/v1/refunds",
+                json!({
+                    "request_id": format!("{rid}-r"), "payment_id": id,
+                    "amount": {"value": part.to_string(), "currency": m.ccy},
+                }),
+            )
+            .await?;
+        } else if roll < 14 {
+            let initiator = if cpm { acq } else { wallet };
+            call(
+                initiator,
+                "POST",
+                &format!("/v1/payments/{id}/cancel"),
+                json!({"request_id": format!("{rid}-c"), "reason": "demo"}),
+            )
+            .await?;
+        }
     }
-    call(wallet, "POST", "/v1/payments", body).await
+    Ok(attempt)
+}
+
+struct Summary {
+    json: Value,
+    non_final: i64,
+    ledger_balanced: bool,
+}
+
+/// Count, sum and check: the gateway's payments and ledger, and each
+/// simulator's books against them.
+async fn summarise(
+    store: &store::Store,
+    net: &Net,
+    attempts: &[Attempt],
+    db: &str,
+    sims_dir: &Path,
+) -> anyhow::Result<Summary> {
+    let rows = store.audit_payments().await?;
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_mode: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_direction: BTreeMap<String, u64> = BTreeMap::new();
+    let mut amounts: BTreeMap<String, i64> = BTreeMap::new();
+    let mut non_final = 0i64;
+    let mut exceptions = 0u64;
+    let mut reversed = 0u64;
+    for p in &rows {
+        *by_mode.entry(p.mode.clone()).or_default() += 1;
+        *by_direction.entry(p.direction.clone()).or_default() += 1;
+        *by_status.entry(p.state.clone()).or_default() += 1;
+        let st = PayState::parse(&p.state).context("a payment in an unknown state")?;
+        match st {
+            PayState::Succeeded => {
+                *amounts.entry(p.merchant_currency.clone()).or_default() += p.merchant_amount
+            }
+            PayState::Cancelled => reversed += 1,
+            PayState::Exception => exceptions += 1,
+            PayState::Failed => {}
+            _ => non_final += 1,
+        }
+    }
+    let refused = attempts.iter().filter(|a| a.payment.is_none()).count();
+    if refused > 0 {
+        by_status.insert("refused".into(), u64::try_from(refused).unwrap_or(0));
+    }
+    let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
+    for a in attempts.iter().filter(|a| a.answer.0 != "S") {
+        *refusals
+            .entry(format!("{} {}", a.answer.0, a.answer.1))
+            .or_default() += 1;
+    }
+    let attempts_by_mode = attempts
+        .iter()
+        .fold(BTreeMap::<&str, u64>::new(), |mut m, a| {
+            *m.entry(a.mode).or_default() += 1;
+            m
+        });
+    let resolved_by_inquiry = store.audit_resolved_by_inquiry().await?;
+    let refunds = store.audit_refunds().await?;
+    let mut refunds_by_state: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &refunds {
+        *refunds_by_state.entry(r.state.clone()).or_default() += 1;
+    }
+    let notifications = store.audit_notifications().await?;
+
+    // The ledger: balanced from its transfers, nothing left reserved but
+    // what an exception holds.
+    let trial = store.ledger_trial_balance().await?;
+    let trial_ok = trial.iter().all(|(_, debits, credits)| debits == credits);
+    let open_reservations = store.audit_open_reservations().await?;
+
+    // The simulators' books against the payments (exceptions aside: the
+    // operator decides them).
+    let mut books = Vec::new();
+    // A succeeded refund of a payment of `mode` paid by `wallet`.
+    let refund_of = |r: &store::RefundOutline, mode: &str, wallet: &str| {
+        r.state == "succeeded"
+            && r.mode == mode
+            && rows
+                .iter()
+                .any(|p| p.id == r.payment_id && p.wallet == wallet)
+    };
+    for (cc, (acq, sim, merchant_id)) in &net.acquirers {
+        let credited = sim.balance(merchant_id).await?;
+        let expected: i64 = rows
+            .iter()
+            .filter(|r| r.mode == "mpm" && r.state == "succeeded" && r.acquirer == acq.id)
+            .map(|r| r.merchant_amount)
+            .sum();
+        let held: bool = rows
+            .iter()
+            .any(|r| r.mode == "mpm" && r.state == "exception" && r.acquirer == acq.id);
+        books.push((
+            format!("{} merchant credits ({cc})", acq.id),
+            credited,
+            expected,
+            held,
+        ));
+    }
+    for c in &COUNTRIES {
+        let (w, sim) = net.wallet(c.cc)?;
+        let user = format!("u-{}", c.cc.to_lowercase());
+        let opening = c.per_100_cny.saturating_mul(10_000_000);
+        let debited = opening - sim.balance(&user).await?;
+        let paid: i64 = rows
+            .iter()
+            .filter(|r| r.mode == "cpm" && r.state == "succeeded" && r.wallet == w.id)
+            .map(|r| r.payer_amount.unwrap_or(0))
+            .sum();
+        let refunded_cpm: i64 = refunds
+            .iter()
+            .filter(|r| refund_of(r, "cpm", &w.id))
+            .map(|r| r.payer_minor)
+            .sum();
+        let held = rows
+            .iter()
+            .any(|r| r.mode == "cpm" && r.state == "exception" && r.wallet == w.id);
+        books.push((
+            format!("{} user debits less refunds ({})", w.id, c.ccy),
+            debited,
+            paid - refunded_cpm,
+            held,
+        ));
+        let mpm_refunds: i64 = sim
+            .entries()
+            .await?
+            .iter()
+            .filter(|e| e.status == "S" && e.call == "refund" && e.account.starts_with("mpm:"))
+            .map(|e| e.amount)
+            .sum();
+        let expected: i64 = refunds
+            .iter()
+            .filter(|r| refund_of(r, "mpm", &w.id))
+            .map(|r| r.payer_minor)
+            .sum();
+        books.push((
+            format!("{} MPM refunds credited ({})", w.id, c.ccy),
+            mpm_refunds,
+            expected,
+            false,
+        ));
+    }
+    let books_agree = books.iter().all(|(_, sim, gw, held)| *held || sim == gw);
+    let ledger_balanced = trial_ok && open_reservations == 0 && books_agree;
+    let count = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+    let json = json!({
+        "payments_total": attempts.len(),
+        "payments_made": rows.len(),
+        "by_status": by_status,
+        "by_mode": by_mode,
+        "by_direction": by_direction,
+        "attempts_by_mode": attempts_by_mode,
+        "refusals": refusals,
+        "amounts_by_currency": amounts,
+        "resolved_by_inquiry": resolved_by_inquiry,
+        "reversed": reversed,
+        "exceptions": exceptions,
+        "non_final": non_final,
+        "refunds": refunds_by_state,
+        "notifications": notifications.into_iter().collect::<BTreeMap<String, i64>>(),
+        "ledger_balanced": ledger_balanced,
+        "ledger": {
+            "trial_balance_balanced": trial_ok,
+            "open_reservations": open_reservations,
+            "simulator_books_agree": books_agree,
+            "books": books.iter().map(|(what, sim, gw, held)| json!({
+                "what": what, "simulator": sim, "gateway": gw, "held_by_exception": held,
+            })).collect::<Vec<_>>(),
+        },
+        "succeeded": count(&by_status, "succeeded"),
+        "database": db,
+        "simulator_books": sims_dir.display().to_string(),
+    });
+    Ok(Summary {
+        json,
+        non_final,
+        ledger_balanced,
+    })
+}
+
+#[allow(clippy::print_stdout)]
+fn print_summary(s: &Value, elapsed: Duration) {
+    let map = |p: &str| -> Vec<(String, String)> {
+        at(s, p)
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+            .unwrap_or_default()
+    };
+    println!(
+        "Unigate demo: {} payment attempts through the gateway, 7 wallets, 6 acquirers and an FX provider (simulated)",
+        at(s, "/payments_total")
+    );
+    println!();
+    println!("  by status");
+    for (k, v) in map("/by_status") {
+        println!("    {k:<26} {v:>8}");
+    }
+    println!("  by mode");
+    for (k, v) in map("/by_mode") {
+        println!("    {:<26} {v:>8}", k.to_uppercase());
+    }
+    println!("  by direction");
+    for (k, v) in map("/by_direction") {
+        println!("    {k:<26} {v:>8}");
+    }
+    println!("  succeeded, merchant amounts (minor units)");
+    for (k, v) in map("/amounts_by_currency") {
+        println!("    {k:<26} {v:>14}");
+    }
+    println!("  not accepted or not at once");
+    for (k, v) in map("/refusals") {
+        println!("    {k:<36} {v:>8}");
+    }
+    println!();
+    println!(
+        "  resolved by inquiry          {:>8}",
+        at(s, "/resolved_by_inquiry")
+    );
+    println!("  reversed (cancelled)         {:>8}", at(s, "/reversed"));
+    println!("  exceptions                   {:>8}", at(s, "/exceptions"));
+    println!("  still open                   {:>8}", at(s, "/non_final"));
+    println!("  refunds                      {}", at(s, "/refunds"));
+    println!("  notifications                {}", at(s, "/notifications"));
+    println!();
+    if let Some(books) = at(s, "/ledger/books").as_array() {
+        for b in books {
+            let agree = at(b, "/simulator") == at(b, "/gateway");
+            println!(
+                "  {:<44} simulator {:>14}  gateway {:>14}  {}",
+                str_at(b, "/what"),
+                at(b, "/simulator"),
+                at(b, "/gateway"),
+                if agree {
+                    "agree"
+                } else if at(b, "/held_by_exception") == true {
+                    "held by an exception"
+                } else {
+                    "DIFFER"
+                }
+            );
+        }
+    }
+    println!(
+        "  ledger trial balance: {}; open reservations: {}",
+        if at(s, "/ledger/trial_balance_balanced") == true {
+            "balanced in every currency"
+        } else {
+            "NOT BALANCED"
+        },
+        at(s, "/ledger/open_reservations")
+    );
+    println!();
+    println!(
+        "  {} in {:.1} s. The database is {} (simulators' books in {}); open it with:",
+        if at(s, "/ledger_balanced") == true {
+            "all books agree"
+        } else {
+            "BOOKS DISAGREE"
+        },
+        elapsed.as_secs_f64(),
+        str_at(s, "/database"),
+        str_at(s, "/simulator_books"),
+    );
+    println!(
+        "    UNIGATE_DB=sqlite://{} unigate serve",
+        str_at(s, "/database")
+    );
 }

@@ -71,6 +71,24 @@ pub fn load(config: &Config) -> anyhow::Result<Arc<dyn KeyProvider>> {
     Ok(Arc::new(kek))
 }
 
+/// A new development key-encryption key in the file beside `db`
+/// (replacing one there), owner-only: the demo's database, opened later by
+/// `unigate serve`, finds it there.
+pub fn replace_beside_database(db: &str) -> anyhow::Result<Arc<dyn KeyProvider>> {
+    let path = beside_database(db);
+    let _ = std::fs::remove_file(&path);
+    let (kek, text) = LocalKek::generate()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating the key-encryption key file {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    Ok(Arc::new(kek))
+}
+
 /// `sqlite://dir/unigate.db` → `dir/unigate.db.kek`; anything else →
 /// `unigate.kek`.
 fn beside_database(db: &str) -> PathBuf {

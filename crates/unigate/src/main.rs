@@ -57,11 +57,21 @@ enum Command {
     /// Run the gateway and simulators on embedded SQLite and print a summary.
     Demo {
         /// Number of payments to run.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 200)]
         payments: u32,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// The gateway's SQLite file (replaced; the simulators' books go in
+        /// FILE-sims/ beside it).
+        #[arg(long, value_name = "FILE")]
+        db: Option<std::path::PathBuf>,
+        /// Seed of the payment mix and the simulators' faults.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Simulators without latency, declines, failures or timeouts.
+        #[arg(long)]
+        no_faults: bool,
     },
     /// QR codes: decode, encode, render.
     Qr {
@@ -101,7 +111,19 @@ fn main() -> ExitCode {
             }
         }),
         Command::Token { command } => token_cmd::run(command),
-        Command::Demo { payments, json } => demo::run(payments, json),
+        Command::Demo {
+            payments,
+            json,
+            db,
+            seed,
+            no_faults,
+        } => demo::run(demo::DemoOptions {
+            payments,
+            json,
+            db,
+            seed,
+            no_faults,
+        }),
         Command::Loadgen => not_built("loadgen"),
         Command::Keygen(args) => call_cmd::keygen(args),
         Command::Sim { command } => sim_cmd::run(*command),

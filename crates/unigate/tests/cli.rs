@@ -268,12 +268,12 @@ fn expired_codes_reported_or_refused() {
 }
 
 #[test]
-fn the_demo_runs_payments_and_the_books_agree() {
+fn the_demo_runs_payments_with_faults_and_the_books_agree() {
     let dir = std::env::temp_dir().join(format!("unigate-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
         .current_dir(&dir)
-        .args(["demo", "--payments", "8", "--json"])
+        .args(["demo", "--payments", "150", "--json"])
         .output()
         .unwrap();
     assert!(
@@ -282,17 +282,79 @@ fn the_demo_runs_payments_and_the_books_agree() {
         String::from_utf8_lossy(&out.stderr)
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["payments"], 8, "{summary}");
-    assert_eq!(summary["succeeded"], 8, "{summary}");
-    assert_eq!(summary["books_reconciled"], true, "{summary}");
+    assert_eq!(summary["payments_total"], 150, "{summary}");
+    assert_eq!(summary["non_final"], 0, "{summary}");
     assert_eq!(summary["ledger_balanced"], true, "{summary}");
+    assert_eq!(
+        summary["ledger"]["trial_balance_balanced"], true,
+        "{summary}"
+    );
+    assert_eq!(
+        summary["ledger"]["simulator_books_agree"], true,
+        "{summary}"
+    );
+    assert!(summary["exceptions"].as_u64().unwrap() <= 1, "{summary}");
+    for key in [
+        "resolved_by_inquiry",
+        "reversed",
+        "amounts_by_currency",
+        "by_status",
+    ] {
+        assert!(!summary[key].is_null(), "{key}: {summary}");
+    }
+    for mode in ["mpm", "cpm"] {
+        assert!(
+            summary["by_mode"][mode].as_u64().unwrap_or(0) > 0,
+            "{summary}"
+        );
+    }
     for direction in ["inbound", "outbound", "transit"] {
         assert!(
             summary["by_direction"][direction].as_u64().unwrap_or(0) > 0,
             "{summary}"
         );
     }
+    // The faults show: declines at least; and some refunds and cancels.
+    assert!(
+        summary["by_status"]["succeeded"].as_u64().unwrap() > 100,
+        "{summary}"
+    );
+    assert!(summary["reversed"].as_u64().unwrap() > 0, "{summary}");
+    assert!(
+        summary["refunds"]["succeeded"].as_u64().unwrap_or(0) > 0,
+        "{summary}"
+    );
     assert!(dir.join("unigate-demo.db").exists());
+    assert!(dir.join("unigate-demo.db.kek").exists());
+    assert!(dir.join("unigate-demo.db-sims/cn-acq.db").exists());
+    // Another file, no faults.
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .current_dir(&dir)
+        .args([
+            "demo",
+            "--payments",
+            "20",
+            "--json",
+            "--no-faults",
+            "--db",
+            "other.db",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Without faults every attempt is accepted at once (some are then
+    // cancelled on purpose).
+    assert_eq!(summary["refusals"], serde_json::json!({}), "{summary}");
+    assert_eq!(summary["non_final"], 0, "{summary}");
+    let ok = summary["by_status"]["succeeded"].as_u64().unwrap_or(0)
+        + summary["by_status"]["cancelled"].as_u64().unwrap_or(0);
+    assert_eq!(ok, 20, "{summary}");
+    assert!(dir.join("other.db").exists());
     // Bad input: a one-line error, exit status 2.
     let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
         .current_dir(&dir)
