@@ -2852,3 +2852,82 @@ async fn a_notification_nobody_takes_goes_dead_and_the_operator_replays_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_whose_outcome_is_unknown_is_sent_again_and_settled_once() {
+    on_each_engine("flows_refund_resolve", |gw| async move {
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "rr-1",
+                &code,
+                &money(6_000, "CNY"),
+                "cn-m1",
+                "pos-rr1",
+            )
+            .await;
+        assert_eq!(r.result().0, "S", "{}", r.json);
+        let id = r.payment()["id"].as_str().unwrap().to_string();
+        let (_, _, user_paid) = gw.sim_balances().await;
+        // The wallet credits its user back but answers too late.
+        gw.mn_sim
+            .set_faults(Faults {
+                timeout_rate: 1.0,
+                hang_ms: 2_500,
+                ..Faults::default()
+            })
+            .unwrap();
+        let r = gw
+            .call(
+                &gw.cn_acq,
+                "POST",
+                "/v1/refunds",
+                Some(
+                    json!({"request_id": "rr-r1", "payment_id": id, "amount": money(6_000, "CNY")}),
+                ),
+            )
+            .await;
+        gw.mn_sim.set_faults(Faults::default()).unwrap();
+        assert_eq!(r.result().0, "U", "{}", r.json);
+        let rid = r.json["refund"]["id"].as_str().unwrap().to_string();
+        // Another refund waits for this one.
+        let r2 = gw
+            .call(
+                &gw.cn_acq,
+                "POST",
+                "/v1/refunds",
+                Some(json!({"request_id": "rr-r2", "payment_id": id, "amount": money(1, "CNY")})),
+            )
+            .await;
+        assert_refused(&r2, "REFUND_IN_PROGRESS");
+
+        let report = gw.sweep().await;
+        assert_eq!(report["refunds"]["succeeded"], 1, "{report}");
+        let got = gw
+            .call(&gw.cn_acq, "GET", &format!("/v1/refunds/{rid}"), None)
+            .await;
+        assert_eq!(got.json["refund"]["state"], "succeeded", "{}", got.json);
+        // The user got it back once: the resend was answered from the
+        // wallet's books, not done again.
+        let (_, _, user_now) = gw.sim_balances().await;
+        let refunds: Vec<_> = gw
+            .mn_sim
+            .entries()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.call == "refund" && e.payment_id == id)
+            .collect();
+        assert_eq!(refunds.len(), 1, "{refunds:?}");
+        assert_eq!(user_now - user_paid, refunds[0].amount);
+        let books = gw.balances().await;
+        assert!(books.values().all(|b| b[0] == 0 && b[2] == 0), "{books:?}");
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+        // Nothing is left to do.
+        let again = gw.sweep().await;
+        assert_eq!(again["refunds"], json!({}), "{again}");
+    })
+    .await;
+}
