@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod cancels;
+pub mod clearing;
 pub mod faults;
 pub mod fingerprint;
 pub mod fx;
@@ -171,7 +172,14 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         recovery::resolve,
         recovery::notifications,
         recovery::replay,
-        recovery::sweep_now
+        recovery::sweep_now,
+        clearing::list,
+        clearing::get,
+        clearing::close_now,
+        clearing::settle_now,
+        clearing::instructions_export,
+        clearing::reconciliation_admin,
+        clearing::reconciliation_mine
     ),
     components(schemas(
         Problem,
@@ -181,6 +189,13 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         recovery::NotificationOut,
         recovery::NotificationList,
         recovery::SweepReport,
+        clearing::CycleOut,
+        clearing::CycleList,
+        clearing::CycleDetail,
+        clearing::PositionOut,
+        clearing::InstructionOut,
+        clearing::CloseIn,
+        clearing::CloseOut,
         Health,
         WhoAmI,
         Leases,
@@ -315,6 +330,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{id}/cancel", post(cancels::cancel))
         .route("/v1/refunds", post(refunds::create))
         .route("/v1/refunds/{id}", get(refunds::get))
+        .route(
+            "/v1/reconciliation/{date}",
+            get(clearing::reconciliation_mine),
+        )
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), limits.body_bytes_max),
             signed::verify_requests,
@@ -342,6 +361,18 @@ pub fn router(state: AppState) -> Router {
             post(recovery::replay),
         )
         .route("/v1/admin/recovery/sweep", post(recovery::sweep_now))
+        .route("/v1/admin/cycles", get(clearing::list))
+        .route("/v1/admin/cycles/{date}", get(clearing::get))
+        .route("/v1/admin/cycles/{date}/close", post(clearing::close_now))
+        .route("/v1/admin/cycles/{date}/settle", post(clearing::settle_now))
+        .route(
+            "/v1/admin/cycles/{date}/instructions",
+            get(clearing::instructions_export),
+        )
+        .route(
+            "/v1/admin/cycles/{date}/reconciliation/{participant}",
+            get(clearing::reconciliation_admin),
+        )
         .route(
             "/v1/admin/participants",
             get(participants::list).post(participants::create),

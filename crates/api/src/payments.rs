@@ -60,6 +60,8 @@ pub struct PaymentsConfig {
     pub callbacks: CallbackLimits,
     /// The resolver and the notifier (`[payments.recovery]`).
     pub recovery: crate::recovery::RecoveryConfig,
+    /// Cycles, value dates, the close job (`[payments.clearing]`).
+    pub clearing: crate::clearing::ClearingConfig,
 }
 
 impl Default for PaymentsConfig {
@@ -71,6 +73,7 @@ impl Default for PaymentsConfig {
             cancel_grace_s: 7_200,
             callbacks: CallbackLimits::default(),
             recovery: crate::recovery::RecoveryConfig::default(),
+            clearing: crate::clearing::ClearingConfig::default(),
         }
     }
 }
@@ -87,7 +90,8 @@ impl PaymentsConfig {
         if self.reservation_ttl_s < 60 {
             return Err("reservation_ttl_s is at least 60".into());
         }
-        self.recovery.check()
+        self.recovery.check()?;
+        self.clearing.check()
     }
 }
 

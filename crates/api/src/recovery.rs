@@ -162,6 +162,9 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             if crate::faults::hung() {
                 continue;
             }
+            if let Err(e) = crate::clearing::close_due(&state).await {
+                tracing::warn!(error = %e.detail, "the clearing close job failed");
+            }
             match sweep(&state).await {
                 Ok(r) if r.errors > 0 => {
                     tracing::warn!(errors = r.errors, "recovery sweep had errors")
@@ -183,6 +186,10 @@ pub async fn release_leases(state: &AppState) {
             .await;
     }
     let _ = state.store.lease_release("notifier", &state.node_id).await;
+    let _ = state
+        .store
+        .lease_release("clearing-close", &state.node_id)
+        .await;
 }
 
 /// One pass of every kind of recovery work this node holds the lease of.

@@ -321,6 +321,10 @@ async fn refund(
         code: String::new(),
         created_at_ms: now,
         updated_at_ms: now,
+        clearing_date: Some(
+            crate::payments::clearing_date(&state.payments, now)
+                .map_err(|e| ApiError::internal(&e))?,
+        ),
     };
     let expires = now.saturating_add(state.payments.reservation_ttl_s.saturating_mul(1000));
     // The merchant's leg (the first) carries the acquirer's net: its

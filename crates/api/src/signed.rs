@@ -160,6 +160,7 @@ const SIGNED_PREFIXES: &[&str] = &[
     "/v1/mpm",
     "/v1/payments",
     "/v1/refunds",
+    "/v1/reconciliation",
 ];
 
 /// Whether `path` is on the participant surface.

@@ -205,10 +205,12 @@ pub enum Code {
     Withdrawal,
     Suspense,
     Correction,
+    /// A cycle's settlement: brings a party's net position back to zero.
+    Settlement,
 }
 
 impl Code {
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 11] = [
         Code::Payment,
         Code::FxLeg,
         Code::Fee,
@@ -219,6 +221,7 @@ impl Code {
         Code::Withdrawal,
         Code::Suspense,
         Code::Correction,
+        Code::Settlement,
     ];
 
     pub fn parse(s: &str) -> Option<Code> {
@@ -237,6 +240,7 @@ impl Code {
             Code::Withdrawal => "withdrawal",
             Code::Suspense => "suspense",
             Code::Correction => "correction",
+            Code::Settlement => "settlement",
         }
     }
 }

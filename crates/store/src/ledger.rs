@@ -369,6 +369,22 @@ impl Store {
         Ok(rows.into_iter().map(transfer_from).collect())
     }
 
+    /// Transfers (alias `t`) matching `condition`, whose one parameter
+    /// `$1` is `param`, in order.
+    pub(crate) async fn transfers_where(
+        &self,
+        condition: &str,
+        param: &str,
+    ) -> Result<Vec<TransferRecord>, StoreError> {
+        let rows: Vec<TransferTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t WHERE {condition} ORDER BY seq"
+        )))
+        .bind(param)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(transfer_from).collect())
+    }
+
     /// Open pending transfers past their expiry, oldest first.
     pub async fn ledger_expired(
         &self,

@@ -10,6 +10,7 @@
 //! 64-bit integers; times are Unix milliseconds.
 
 mod audit;
+mod cycles;
 pub mod dialect;
 mod fx;
 mod idempotency;
@@ -34,6 +35,7 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use crate::audit::{PaymentOutline, RefundOutline};
+pub use crate::cycles::{CYCLE_LIST_MAX, Closed, Cycle, CycleClose, InstructionRow, PositionRow};
 pub use crate::fx::{FxRateRow, MarkupRow, QuoteRow, QuoteUse};
 pub use crate::idempotency::Begin;
 pub use crate::keys::{GatewayKey, KeyRecord};

@@ -524,6 +524,24 @@ impl Store {
         rows.iter().map(record_of).collect()
     }
 
+    /// The payments of one clearing date that `participant` is party to
+    /// (as wallet or acquirer), by id.
+    pub async fn cycle_payments_of(
+        &self,
+        clearing_date: &str,
+        participant: &str,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM payments WHERE clearing_date = $1 AND (wallet = $2 OR acquirer = $2) \
+             ORDER BY id"
+        )))
+        .bind(clearing_date)
+        .bind(participant)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record_of).collect()
+    }
+
     /// Payments in one state, oldest change first, at most `limit` (capped
     /// at [`PAYMENT_LIST_MAX`]): the operator's queue of exceptions.
     pub async fn payments_in_state(

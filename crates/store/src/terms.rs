@@ -157,10 +157,13 @@ pub struct RefundRecord {
     pub code: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The cycle it belongs to: the clearing date it was given when
+    /// accepted (`None` for refunds from before clearing existed).
+    pub clearing_date: Option<String>,
 }
 
 const REFUND_COLUMNS: &str = "id, payment_id, acquirer_id, request_id, merchant_minor, merchant_currency, payer_minor, \
-    payer_currency, refunded_before_minor, state, code, created_at_ms, updated_at_ms";
+    payer_currency, refunded_before_minor, state, code, created_at_ms, updated_at_ms, clearing_date";
 
 /// What claiming a refund came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,7 +278,7 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                 )))
                 .bind(&r.id)
                 .bind(&r.payment_id)
@@ -290,6 +293,7 @@ impl Store {
                 .bind(&r.code)
                 .bind(r.created_at_ms)
                 .bind(r.updated_at_ms)
+                .bind(&r.clearing_date)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())
