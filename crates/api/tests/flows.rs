@@ -842,6 +842,25 @@ impl Gateway {
             .collect()
     }
 
+    /// An operator GET answered as text: (status, body, X-Content-SHA256).
+    async fn op_text(&self, path: &str) -> (u16, String, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.op_token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let sha = r
+            .headers()
+            .get("x-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, r.text().await.unwrap(), sha)
+    }
+
     /// One recovery sweep now (resolver, refunds, notifier).
     async fn sweep(&self) -> Value {
         let r = self.op("POST", "/v1/admin/recovery/sweep", None).await;
@@ -2928,6 +2947,354 @@ async fn a_refund_whose_outcome_is_unknown_is_sent_again_and_settled_once() {
         // Nothing is left to do.
         let again = gw.sweep().await;
         assert_eq!(again["refunds"], json!({}), "{again}");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------
+// Clearing and settlement.
+
+/// The `summary` rows of a reconciliation file: (kind, currency) → amount.
+fn recon_summary(csv: &str) -> BTreeMap<(String, String), i64> {
+    csv.lines()
+        .filter(|l| l.starts_with("summary,"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                (f[1].to_string(), f[f.len() - 1].to_string()),
+                f[f.len() - 2].parse::<i64>().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_closes_nets_to_zero_ties_out_and_settles_once() {
+    on_each_engine("flows_clearing", |gw| async move {
+        let mut ids: Vec<(String, &Party)> = Vec::new();
+        // MPM inbound (MNT → CNY) twice, outbound (CNY → THB), transit
+        // (MNT → THB); CPM inbound.
+        for (n, (wallet, code, payer, pay_ccy, amount)) in [
+            (
+                &gw.mn_wallet,
+                &gw.codes.cn_static,
+                mn_payer(),
+                "MNT",
+                money(12_000, "CNY"),
+            ),
+            (
+                &gw.mn_wallet,
+                &gw.codes.cn_static,
+                mn_payer(),
+                "MNT",
+                money(7_000, "CNY"),
+            ),
+            (
+                &gw.cn_wallet,
+                &gw.codes.th_static,
+                cn_payer(),
+                "CNY",
+                money(30_000, "THB"),
+            ),
+            (
+                &gw.mn_wallet,
+                &gw.codes.th_static,
+                mn_payer(),
+                "MNT",
+                money(20_000, "THB"),
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (p, _) = gw
+                .mpm_paid(wallet, &format!("cl-{n}"), code, &payer, pay_ccy, &amount)
+                .await;
+            ids.push((p["id"].as_str().unwrap().to_string(), wallet));
+        }
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "cl-cpm",
+                &code,
+                &money(9_000, "CNY"),
+                "cn-m1",
+                "pos-cl1",
+            )
+            .await;
+        assert_eq!(r.result().0, "S", "{}", r.json);
+        ids.push((r.payment()["id"].as_str().unwrap().to_string(), &gw.cn_acq));
+        // An unknown outcome, resolved by the resolver within the grace.
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        gw.mn_sim
+            .set_faults(Faults {
+                timeout_rate: 1.0,
+                hang_ms: 2_500,
+                ..Faults::default()
+            })
+            .unwrap();
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "cl-unknown",
+                &code,
+                &money(4_000, "CNY"),
+                "cn-m1",
+                "pos-cl2",
+            )
+            .await;
+        gw.mn_sim.set_faults(Faults::default()).unwrap();
+        assert_eq!(r.result().0, "U", "{}", r.json);
+        ids.push((r.payment()["id"].as_str().unwrap().to_string(), &gw.cn_acq));
+        let date = r.payment()["clearing_date"].as_str().unwrap().to_string();
+        // A cycle does not close over open work, nor before its grace.
+        let early = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/cycles/{date}/close"),
+                Some(json!({"early": true})),
+            )
+            .await;
+        assert_eq!(
+            (early.status, early.json["code"].as_str()),
+            (409, Some("STATE_CONFLICT")),
+            "{}",
+            early.json
+        );
+        assert!(
+            early.json["detail"]
+                .as_str()
+                .unwrap()
+                .contains("still open"),
+            "{}",
+            early.json
+        );
+        gw.sweep().await;
+        let on_time = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/cycles/{date}/close"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(on_time.status, 409, "{}", on_time.json);
+        assert!(
+            on_time.json["detail"].as_str().unwrap().contains("grace"),
+            "{}",
+            on_time.json
+        );
+
+        // Refunds, one partial, one full; a cancel.
+        for (rid, pid, amount) in [
+            ("cl-r1", &ids[0].0, money(5_000, "CNY")),
+            ("cl-r2", &ids[1].0, money(7_000, "CNY")),
+        ] {
+            let body = json!({"request_id": rid, "payment_id": pid, "amount": amount});
+            let r = gw.call(&gw.cn_acq, "POST", "/v1/refunds", Some(body)).await;
+            assert_eq!(r.result().0, "S", "{}", r.json);
+        }
+        let r = gw
+            .call(
+                &gw.cn_wallet,
+                "POST",
+                &format!("/v1/payments/{}/cancel", ids[2].0),
+                Some(json!({"request_id": "cl-c1"})),
+            )
+            .await;
+        assert_eq!(r.result().0, "S", "{}", r.json);
+
+        // Nothing to export before the close.
+        let (status, _, _) = gw
+            .op_text(&format!("/v1/admin/cycles/{date}/instructions?format=csv"))
+            .await;
+        assert_eq!(status, 409);
+        let closed = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/cycles/{date}/close"),
+                Some(json!({"early": true})),
+            )
+            .await;
+        assert_eq!(closed.status, 200, "{}", closed.json);
+        assert_eq!(closed.json["outcome"], "closed");
+        assert_eq!(closed.json["cycle"]["state"], "closed");
+        assert_eq!(closed.json["cycle"]["payments"], 6, "{}", closed.json);
+        assert_eq!(closed.json["cycle"]["refunds"], 2, "{}", closed.json);
+        let again = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/cycles/{date}/close"),
+                Some(json!({"early": true})),
+            )
+            .await;
+        assert_eq!(again.json["outcome"], "already", "{}", again.json);
+
+        // Nets: zero per currency; the instructions settle each of them.
+        let detail = gw
+            .op("GET", &format!("/v1/admin/cycles/{date}"), None)
+            .await;
+        let positions = detail.json["positions"].as_array().unwrap().clone();
+        let instructions = detail.json["instructions"].as_array().unwrap().clone();
+        let mut per_ccy: BTreeMap<String, i64> = BTreeMap::new();
+        let mut left: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for p in &positions {
+            let key = (
+                p["party"].as_str().unwrap().to_string(),
+                p["currency"].as_str().unwrap().to_string(),
+            );
+            *per_ccy.entry(key.1.clone()).or_default() += p["net"].as_i64().unwrap();
+            left.insert(key, p["net"].as_i64().unwrap());
+        }
+        assert!(per_ccy.len() >= 3, "several currencies: {per_ccy:?}");
+        assert!(per_ccy.values().all(|v| *v == 0), "{per_ccy:?}");
+        for i in &instructions {
+            let (payer, payee, ccy) = (
+                i["payer"].as_str().unwrap(),
+                i["payee"].as_str().unwrap(),
+                i["currency"].as_str().unwrap(),
+            );
+            let amount = i["amount"].as_i64().unwrap();
+            *left.get_mut(&(payer.to_string(), ccy.to_string())).unwrap() += amount;
+            *left.get_mut(&(payee.to_string(), ccy.to_string())).unwrap() -= amount;
+            assert!(!i["value_date"].as_str().unwrap().is_empty());
+            assert!(!i["payee_account"].as_str().unwrap().is_empty(), "{i}");
+        }
+        assert!(left.values().all(|v| *v == 0), "{left:?}");
+        // The positions are the ledger's: every posted transfer so far is
+        // this cycle's.
+        let ledger_positions = gw.settlement_positions().await;
+        for ((owner, ccy), net) in &ledger_positions {
+            assert_eq!(
+                left.contains_key(&(owner.clone(), ccy.clone())),
+                true,
+                "{owner} {ccy}"
+            );
+            let cycle_net = positions
+                .iter()
+                .find(|p| p["party"] == owner.as_str() && p["currency"] == ccy.as_str())
+                .map(|p| p["net"].as_i64().unwrap())
+                .unwrap();
+            assert_eq!(cycle_net, *net, "{owner} {ccy}");
+        }
+        // The simulators agree: the acquirers' merchants got the MPM
+        // payments that stand, the MN user paid its CPM less refunds.
+        let payments = gw.payments(&ids).await;
+        assert!(
+            payments
+                .iter()
+                .all(|p| ["succeeded", "cancelled"].contains(&p["state"].as_str().unwrap())),
+            "{payments:?}"
+        );
+        let (cn_m, th_m, _) = gw.sim_balances().await;
+        let mpm = |acq: &str| -> i64 {
+            payments
+                .iter()
+                .filter(|p| p["acquirer"] == acq && p["mode"] == "mpm" && p["state"] == "succeeded")
+                .map(|p| minor(&p["amounts"]["merchant"]))
+                .sum()
+        };
+        assert_eq!((cn_m, th_m), (mpm("cn-acq"), mpm("th-acq")));
+
+        // Each participant's file ties out: its rows sum to its net, which
+        // its instructions settle.
+        for who in ["mn-wallet", "cn-wallet", "cn-acq", "th-acq"] {
+            let (status, csv, sha) = gw
+                .op_text(&format!("/v1/admin/cycles/{date}/reconciliation/{who}"))
+                .await;
+            assert_eq!(status, 200, "{csv}");
+            assert!(csv.starts_with(api::clearing::RECON_HEADER), "{csv}");
+            use sha2::Digest;
+            let digest: String = sha2::Sha256::digest(csv.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(sha, digest);
+            let summary = recon_summary(&csv);
+            assert!(!summary.is_empty(), "{csv}");
+            for ((kind, ccy), v) in &summary {
+                if kind == "rows" {
+                    assert_eq!(
+                        Some(v),
+                        summary.get(&("net_position".to_string(), ccy.clone())),
+                        "{who} {ccy}: {csv}"
+                    );
+                    assert_eq!(
+                        Some(v),
+                        summary.get(&("instructions".to_string(), ccy.clone())),
+                        "{who} {ccy}: {csv}"
+                    );
+                }
+            }
+            let rows = csv
+                .lines()
+                .filter(|l| !l.starts_with("summary,") && !l.starts_with("record,"))
+                .count();
+            assert!(rows > 0, "{who}: {csv}");
+        }
+        // Over the signed API, a participant's own file only.
+        let own = gw
+            .mn_wallet
+            .client
+            .call(
+                "GET",
+                &format!("/v1/reconciliation/{date}"),
+                None,
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(own.status, 200);
+        assert!(own.verified.is_ok());
+        let body = String::from_utf8(own.body).unwrap();
+        let (_, admin_copy, _) = gw
+            .op_text(&format!("/v1/admin/cycles/{date}/reconciliation/mn-wallet"))
+            .await;
+        assert_eq!(body, admin_copy);
+        assert!(body.contains("refund,"), "{body}");
+
+        // Exports.
+        let (status, csv, _) = gw
+            .op_text(&format!("/v1/admin/cycles/{date}/instructions?format=csv"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(csv.lines().count(), instructions.len() + 1, "{csv}");
+        let (status, _, _) = gw
+            .op_text(&format!("/v1/admin/cycles/{date}/instructions?format=xml"))
+            .await;
+        assert_eq!(status, 400);
+        let (status, _, _) = gw.op_text("/v1/admin/cycles/2099-01-01/instructions").await;
+        assert_eq!(status, 404);
+        let bad = gw.op("GET", "/v1/admin/cycles/yesterday", None).await;
+        assert_eq!(
+            (bad.status, bad.json["code"].as_str()),
+            (400, Some("FIELD_INVALID"))
+        );
+
+        // Settle: the positions go back to zero; once.
+        let settled = gw
+            .op("POST", &format!("/v1/admin/cycles/{date}/settle"), None)
+            .await;
+        assert_eq!(settled.status, 200, "{}", settled.json);
+        assert_eq!(settled.json["cycle"]["state"], "settled");
+        let after = gw.settlement_positions().await;
+        assert!(
+            after.is_empty(),
+            "participants' positions after settlement: {after:?}"
+        );
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+        let twice = gw
+            .op("POST", &format!("/v1/admin/cycles/{date}/settle"), None)
+            .await;
+        assert_eq!(
+            (twice.status, twice.json["code"].as_str()),
+            (409, Some("STATE_CONFLICT")),
+            "{}",
+            twice.json
+        );
+        let list = gw.op("GET", "/v1/admin/cycles", None).await;
+        assert_eq!(list.json["cycles"][0]["state"], "settled", "{}", list.json);
     })
     .await;
 }
