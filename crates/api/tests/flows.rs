@@ -3165,9 +3165,8 @@ async fn a_cycle_closes_nets_to_zero_ties_out_and_settles_once() {
         // this cycle's.
         let ledger_positions = gw.settlement_positions().await;
         for ((owner, ccy), net) in &ledger_positions {
-            assert_eq!(
+            assert!(
                 left.contains_key(&(owner.clone(), ccy.clone())),
-                true,
                 "{owner} {ccy}"
             );
             let cycle_net = positions
