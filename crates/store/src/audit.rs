@@ -18,6 +18,7 @@ pub struct PaymentOutline {
     pub merchant_currency: String,
     pub payer_amount: Option<i64>,
     pub payer_currency: Option<String>,
+    pub clearing_date: Option<String>,
 }
 
 /// One refund, with its payment's mode.
@@ -48,7 +49,7 @@ impl Store {
     pub async fn audit_payments(&self) -> Result<Vec<PaymentOutline>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, mode, direction, state, wallet, acquirer, merchant_amount, merchant_currency, \
-             payer_amount, payer_currency FROM payments ORDER BY id",
+             payer_amount, payer_currency, clearing_date FROM payments ORDER BY id",
         )
         .fetch_all(self.pool())
         .await?)

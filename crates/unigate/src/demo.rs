@@ -1090,6 +1090,10 @@ async fn summarise(
             })).collect::<Vec<_>>(),
         },
         "succeeded": count(&by_status, "succeeded"),
+        "clearing_dates": rows
+            .iter()
+            .filter_map(|r| r.clearing_date.clone())
+            .collect::<std::collections::BTreeSet<String>>(),
         "database": db,
         "simulator_books": sims_dir.display().to_string(),
     });

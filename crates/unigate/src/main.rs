@@ -6,6 +6,7 @@ mod demo;
 mod kek;
 mod qr_cmd;
 mod serve;
+mod settle_cmd;
 mod sim_cmd;
 mod token_cmd;
 
@@ -48,6 +49,11 @@ enum Command {
         /// Print the effective configuration (as TOML-like JSON) and exit.
         #[arg(long)]
         print_config: bool,
+    },
+    /// Clearing cycles: list, show, close, export, mark settled.
+    Settle {
+        #[command(subcommand)]
+        command: settle_cmd::SettleCommand,
     },
     /// Operator and regulator bearer tokens.
     Token {
@@ -111,6 +117,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::Token { command } => token_cmd::run(command),
+        Command::Settle { command } => settle_cmd::run(command),
         Command::Demo {
             payments,
             json,

@@ -327,6 +327,109 @@ fn the_demo_runs_payments_with_faults_and_the_books_agree() {
     assert!(dir.join("unigate-demo.db").exists());
     assert!(dir.join("unigate-demo.db.kek").exists());
     assert!(dir.join("unigate-demo.db-sims/cn-acq.db").exists());
+
+    // The operator closes the demo's cycle on its database, exports it,
+    // and every participant's file ties out to its instructions.
+    let db = format!("sqlite://{}", dir.join("unigate-demo.db").display());
+    let settle = |args: &[&str]| {
+        let mut all = vec!["settle"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--db", &db]);
+        Command::new(env!("CARGO_BIN_EXE_unigate"))
+            .current_dir(&dir)
+            .args(&all)
+            .output()
+            .unwrap()
+    };
+    let list = settle(&["list", "--json"]);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    // The demo's payments carry one clearing date (or two, across a
+    // cut-off): close the last.
+    let date = summary["clearing_dates"]
+        .as_array()
+        .and_then(|d| d.last())
+        .and_then(|d| d.as_str())
+        .expect("the demo's clearing date")
+        .to_string();
+    let refused = settle(&["close", &date]);
+    assert_eq!(refused.status.code(), Some(2), "before the grace period");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("grace"));
+    let unexported = settle(&["export", &date, "--out", "x"]);
+    assert_eq!(unexported.status.code(), Some(2));
+    let closed = settle(&["close", &date, "--early"]);
+    assert!(
+        closed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&closed.stderr)
+    );
+    let again = settle(&["close", &date, "--early"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already"));
+    let out_dir = dir.join("export");
+    let exported = settle(&["export", &date, "--out", out_dir.to_str().unwrap()]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let instructions =
+        std::fs::read_to_string(out_dir.join(format!("instructions-{date}.csv"))).unwrap();
+    let mut settles: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for line in instructions.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let amount: i64 = f[7].parse().unwrap();
+        *settles
+            .entry((f[2].to_string(), f[6].to_string()))
+            .or_default() -= amount;
+        *settles
+            .entry((f[4].to_string(), f[6].to_string()))
+            .or_default() += amount;
+    }
+    let sums = std::fs::read_to_string(out_dir.join("SHA256SUMS")).unwrap();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(party) = name
+            .strip_prefix(&format!("reconciliation-{date}-"))
+            .and_then(|n| n.strip_suffix(".csv"))
+        else {
+            continue;
+        };
+        files += 1;
+        let csv = std::fs::read_to_string(&path).unwrap();
+        assert!(sums.contains(&name), "{name} has a SHA-256 line");
+        for line in csv.lines().filter(|l| l.starts_with("summary,rows,")) {
+            let f: Vec<&str> = line.split(',').collect();
+            let (amount, ccy) = (f[f.len() - 2], f[f.len() - 1]);
+            let net = format!("summary,net_position,,,,,,,,,,,,,,,,,,,{amount},{ccy}");
+            let ins = format!("summary,instructions,,,,,,,,,,,,,,,,,,,{amount},{ccy}");
+            assert!(
+                csv.contains(&net) && csv.contains(&ins),
+                "{party} {ccy}: {csv}"
+            );
+            let settled = settles
+                .get(&(party.to_string(), ccy.to_string()))
+                .copied()
+                .unwrap_or(0);
+            assert_eq!(settled.to_string(), amount, "{party} {ccy}");
+        }
+    }
+    assert!(files >= 13, "a file per participant: {files}");
+    let settled = settle(&["mark-settled", &date]);
+    assert!(
+        settled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&settled.stderr)
+    );
+    let twice = settle(&["mark-settled", &date]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("settled"));
+    let bad = settle(&["show", "2026-13-45"]);
+    assert_eq!(bad.status.code(), Some(2));
     // Another file, no faults.
     let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
         .current_dir(&dir)
