@@ -10,7 +10,8 @@
 pub mod auth;
 pub mod cancels;
 pub mod clearing;
-pub mod faults;
+/// Named fault points (the store's, shared by every crate).
+pub use store::faults;
 pub mod fingerprint;
 pub mod fx;
 pub mod idempotent;

@@ -255,6 +255,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                 }
+                crate::faults::point("mid_close").await;
                 let moved = sqlx::query(
                     "UPDATE clearing_cycles SET state = 'closed', closed_at_ms = $2, closed_by = $3, \
                      closed_early = $4, payments = $5, refunds = $6 \

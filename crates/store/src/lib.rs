@@ -12,6 +12,7 @@
 mod audit;
 mod cycles;
 pub mod dialect;
+pub mod faults;
 mod fx;
 mod idempotency;
 mod keys;

@@ -8,13 +8,15 @@
 //! The points: `after_reserve` (the reservation is written, nothing was
 //! sent downstream), `after_send` (the downstream answered, the answer is
 //! not stored), `after_success` (`succeeded` is stored with its
-//! notifications, none sent).
+//! notifications, none sent), `mid_close` (a clearing cycle's positions and
+//! instructions are written inside the close's transaction, its state not
+//! yet: the transaction never commits).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The points a node knows.
-pub const POINTS: [&str; 3] = ["after_reserve", "after_send", "after_success"];
+pub const POINTS: [&str; 4] = ["after_reserve", "after_send", "after_success", "mid_close"];
 
 static POINT: OnceLock<Option<String>> = OnceLock::new();
 static HUNG: AtomicBool = AtomicBool::new(false);
