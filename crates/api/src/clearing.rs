@@ -125,6 +125,21 @@ pub async fn cycle(
     Ok(cycle)
 }
 
+/// The date before a cycle's, and the time its late movements fall in:
+/// from the previous date's cut-off to its own.
+fn window(config: &PaymentsConfig, date: &str) -> Result<(String, (i64, i64)), ClearingError> {
+    let day = check_date(date)?;
+    let before = day
+        .yesterday()
+        .map_err(|_| ClearingError::BadDate(date.into()))?
+        .to_string();
+    let cutoff = |d: &str| {
+        crate::cancels::cancel_deadline_ms(config, d, false)
+            .map_err(|_| ClearingError::BadDate(date.into()))
+    };
+    Ok((before.clone(), (cutoff(&before)?, cutoff(date)?)))
+}
+
 /// What a close came to.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CloseOut {
@@ -164,7 +179,9 @@ pub async fn close(
             open,
         });
     }
-    let (transfers, payments, refunds) = store.cycle_movements(date).await?;
+    let (previous, window) = window(config, date)?;
+    let (transfers, payments, refunds) =
+        store.cycle_movements(date, &previous, window, now).await?;
     let netting = |why: String| ClearingError::Netting(date.into(), why);
     let movements = transfers
         .iter()
@@ -317,6 +334,7 @@ fee_wallet,fee_gateway,fee_scheme,position_change,position_currency";
 /// out to its net position and its settlement instructions.
 pub async fn reconciliation(
     store: &Store,
+    config: &PaymentsConfig,
     date: &str,
     participant: &str,
 ) -> Result<(String, String), ClearingError> {
@@ -332,7 +350,10 @@ pub async fn reconciliation(
             why: "files are made when the cycle is closed",
         });
     }
-    let (transfers, _, _) = store.cycle_movements(date).await?;
+    let (previous, window) = window(config, date)?;
+    let (transfers, _, _) = store
+        .cycle_movements(date, &previous, window, now_ms())
+        .await?;
     // Each movement's change of the participant's position, by what it
     // belongs to: the payment, one of its refunds, or its cancel.
     let mut changes: BTreeMap<(String, String, String), i64> = BTreeMap::new();
@@ -940,7 +961,7 @@ pub async fn reconciliation_admin(
             format!("no participant {participant}"),
         ));
     }
-    let (body, _) = reconciliation(&state.store, &date, &participant).await?;
+    let (body, _) = reconciliation(&state.store, &state.payments, &date, &participant).await?;
     Ok(csv_response(
         body,
         &format!("reconciliation-{date}-{participant}.csv"),
@@ -958,7 +979,7 @@ pub async fn reconciliation_mine(
     Path(date): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.allow(&state, participant::policy::CallKind::Read, None)?;
-    let (body, _) = reconciliation(&state.store, &date, caller.id()).await?;
+    let (body, _) = reconciliation(&state.store, &state.payments, &date, caller.id()).await?;
     Ok(csv_response(
         body,
         &format!("reconciliation-{date}-{}.csv", caller.id()),

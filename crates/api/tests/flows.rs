@@ -3297,3 +3297,119 @@ async fn a_cycle_closes_nets_to_zero_ties_out_and_settles_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_resolved_after_its_cycle_closed_is_netted_in_the_next() {
+    on_each_engine("flows_late", |gw| async move {
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        gw.mn_sim.set_faults(failing()).unwrap();
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "late-1",
+                &code,
+                &money(3_300, "CNY"),
+                "cn-m1",
+                "pos-late1",
+            )
+            .await;
+        assert_eq!(r.result().0, "U", "{}", r.json);
+        let id = r.payment()["id"].as_str().unwrap().to_string();
+        let date = r.payment()["clearing_date"].as_str().unwrap().to_string();
+        for _ in 0..4 {
+            gw.sweep().await;
+        }
+        gw.mn_sim.set_faults(Faults::default()).unwrap();
+        let p = gw.by_id(&gw.cn_acq, &id).await;
+        assert_eq!(p.payment()["state"], "exception", "{}", p.json);
+        // An exception does not hold the cycle up: its amount is in
+        // suspense, which is the gateway's position.
+        let closed = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/cycles/{date}/close"),
+                Some(json!({"early": true})),
+            )
+            .await;
+        assert_eq!(closed.json["outcome"], "closed", "{}", closed.json);
+        let first = gw
+            .op("GET", &format!("/v1/admin/cycles/{date}"), None)
+            .await;
+        // Resolved afterwards: its release and fees are posted after the
+        // close, so the next cycle nets them.
+        let r = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/payments/{id}/resolve"),
+                Some(json!({"outcome": "succeeded", "reason": "wallet: debited"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        let again = gw
+            .op("GET", &format!("/v1/admin/cycles/{date}"), None)
+            .await;
+        assert_eq!(
+            first.json["positions"], again.json["positions"],
+            "a closed cycle does not change"
+        );
+        let next: jiff::civil::Date = date.parse().unwrap();
+        let next = next.tomorrow().unwrap().to_string();
+        let closed = gw
+            .op(
+                "POST",
+                &format!("/v1/admin/cycles/{next}/close"),
+                Some(json!({"early": true})),
+            )
+            .await;
+        assert_eq!(closed.json["outcome"], "closed", "{}", closed.json);
+        let second = gw
+            .op("GET", &format!("/v1/admin/cycles/{next}"), None)
+            .await;
+        // The two cycles together are the ledger.
+        let mut total: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for d in [&first.json, &second.json] {
+            for p in d["positions"].as_array().unwrap() {
+                *total
+                    .entry((
+                        p["party"].as_str().unwrap().to_string(),
+                        p["currency"].as_str().unwrap().to_string(),
+                    ))
+                    .or_default() += p["net"].as_i64().unwrap();
+            }
+        }
+        let ledger_positions = gw.settlement_positions().await;
+        for ((owner, ccy), net) in &ledger_positions {
+            assert_eq!(
+                total.get(&(owner.clone(), ccy.clone())),
+                Some(net),
+                "{owner} {ccy}: {total:?}"
+            );
+        }
+        assert!(
+            second.json["positions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["party"] == "cn-acq" && p["net"].as_i64().unwrap() > 0),
+            "the acquirer is owed the resolved payment next cycle: {}",
+            second.json
+        );
+        // And the acquirer's file of the next cycle ties out.
+        let (status, csv, _) = gw
+            .op_text(&format!("/v1/admin/cycles/{next}/reconciliation/cn-acq"))
+            .await;
+        assert_eq!(status, 200, "{csv}");
+        let summary = recon_summary(&csv);
+        let rows = summary[&("rows".to_string(), "CNY".to_string())];
+        assert!(rows > 0, "{csv}");
+        assert_eq!(
+            summary[&("net_position".to_string(), "CNY".to_string())],
+            rows
+        );
+        assert_eq!(
+            summary[&("instructions".to_string(), "CNY".to_string())],
+            rows
+        );
+    })
+    .await;
+}

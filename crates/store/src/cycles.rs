@@ -161,23 +161,57 @@ impl Store {
 
     /// The posted transfers of a cycle: a payment's own (its legs, fees,
     /// cancel corrections, suspense moves) by the payment's clearing date,
-    /// a refund's by the refund's. Also how many payments and refunds the
-    /// cycle has.
+    /// a refund's by the refund's — those posted before the cycle closed
+    /// (its `closed_at_ms`; `now_ms` while it is not). A transfer of a
+    /// payment whose cycle had closed already when it was posted (an
+    /// exception resolved later) belongs to the cycle open at the time:
+    /// the one whose window (`window`: from the previous cut-off to this
+    /// one) holds it, or the next one after its own if that closed early
+    /// (`previous` is the date before `clearing_date`). Also how many
+    /// payments and refunds the cycle has.
     pub async fn cycle_movements(
         &self,
         clearing_date: &str,
+        previous: &str,
+        window: (i64, i64),
+        now_ms: i64,
     ) -> Result<(Vec<TransferRecord>, i64, i64), StoreError> {
-        let transfers = self
+        let closed: Option<i64> = self
+            .cycle_get(clearing_date)
+            .await?
+            .and_then(|c| c.closed_at_ms);
+        let until = closed.unwrap_or(now_ms);
+        let (from_ms, until_ms) = window;
+        let own = self
             .transfers_where(
-                "t.phase IN ('single', 'post') AND (\
+                "t.phase IN ('single', 'post') AND t.created_at_ms <= CAST($2 AS BIGINT) AND (\
                    (t.reference IN (SELECT id FROM payments WHERE clearing_date = $1) \
                     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = t.reference \
                                     AND (t.id = r.id OR t.id LIKE r.id || ':%'))) \
                    OR EXISTS (SELECT 1 FROM refunds r WHERE r.clearing_date = $1 \
                               AND r.payment_id = t.reference AND t.id LIKE r.id || ':%'))",
-                clearing_date,
+                &[clearing_date.to_string(), until.to_string()],
             )
             .await?;
+        // Posted after their own cycle closed, inside this one's window.
+        let late = self
+            .transfers_where(
+                "t.phase IN ('single', 'post') AND t.created_at_ms < CAST($2 AS BIGINT) AND EXISTS (\
+                   SELECT 1 FROM payments p JOIN clearing_cycles c ON c.clearing_date = p.clearing_date \
+                   WHERE p.id = t.reference AND c.closed_at_ms IS NOT NULL \
+                   AND t.created_at_ms > c.closed_at_ms AND c.clearing_date <> $3 \
+                   AND (t.created_at_ms >= CAST($1 AS BIGINT) OR c.clearing_date = $4))",
+                &[
+                    from_ms.to_string(),
+                    until.min(until_ms).to_string(),
+                    clearing_date.to_string(),
+                    previous.to_string(),
+                ],
+            )
+            .await?;
+        let mut transfers = own;
+        transfers.extend(late);
+        transfers.sort_by_key(|t| t.seq);
         let (payments,): (i64,) = sqlx::query_as(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE clearing_date = $1",
         )

@@ -369,19 +369,22 @@ impl Store {
         Ok(rows.into_iter().map(transfer_from).collect())
     }
 
-    /// Transfers (alias `t`) matching `condition`, whose one parameter
-    /// `$1` is `param`, in order.
+    /// Transfers (alias `t`) matching `condition`, whose parameters
+    /// `$1…` are `params` (text; cast in the condition where needed), in
+    /// order.
     pub(crate) async fn transfers_where(
         &self,
         condition: &str,
-        param: &str,
+        params: &[String],
     ) -> Result<Vec<TransferRecord>, StoreError> {
-        let rows: Vec<TransferTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t WHERE {condition} ORDER BY seq"
-        )))
-        .bind(param)
-        .fetch_all(self.pool())
-        .await?;
+        );
+        let mut q = sqlx::query_as::<_, TransferTuple>(sqlx::AssertSqlSafe(sql));
+        for p in params {
+            q = q.bind(p.clone());
+        }
+        let rows = q.fetch_all(self.pool()).await?;
         Ok(rows.into_iter().map(transfer_from).collect())
     }
 

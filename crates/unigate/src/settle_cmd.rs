@@ -191,7 +191,7 @@ pub fn run(command: SettleCommand) -> anyhow::Result<ExitCode> {
                 };
                 for p in &parties {
                     bar.set_message(p.clone());
-                    let (csv, _) = api::clearing::reconciliation(&store, &date, p).await?;
+                    let (csv, _) = api::clearing::reconciliation(&store, payments, &date, p).await?;
                     write(format!("reconciliation-{date}-{p}.csv"), &csv)?;
                     bar.inc(1);
                 }
