@@ -11,14 +11,30 @@ use anyhow::Context;
 use clap::Subcommand;
 use sha2::Digest;
 
+/// Where the cycles are: a database URL (`--db`, or the configuration's),
+/// or a running gateway (`--url` with an operator token).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// Store URL (default: the configuration's).
+    #[arg(long)]
+    db: Option<String>,
+    /// Configuration file (for the store URL and `[payments]`).
+    #[arg(long)]
+    config: Option<String>,
+    /// A running gateway's base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, conflicts_with_all = ["db", "config"])]
+    url: Option<String>,
+    /// An operator token for `--url`.
+    #[arg(long, env = "UNIGATE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SettleCommand {
     /// The cycles, newest first.
     List {
-        #[arg(long)]
-        db: Option<String>,
-        #[arg(long)]
-        config: Option<String>,
+        #[command(flatten)]
+        target: Target,
         /// One JSON object.
         #[arg(long)]
         json: bool,
@@ -27,10 +43,8 @@ pub enum SettleCommand {
     Show {
         /// The clearing date, YYYY-MM-DD.
         date: String,
-        #[arg(long)]
-        db: Option<String>,
-        #[arg(long)]
-        config: Option<String>,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         json: bool,
     },
@@ -41,10 +55,8 @@ pub enum SettleCommand {
         /// Close before the grace period is over (tests, drills).
         #[arg(long)]
         early: bool,
-        #[arg(long)]
-        db: Option<String>,
-        #[arg(long)]
-        config: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Write a closed cycle's instructions (CSV and JSON) and every
     /// participant's reconciliation file, with their SHA-256 sums, to a
@@ -54,19 +66,15 @@ pub enum SettleCommand {
         /// The directory (created if missing).
         #[arg(long, default_value = ".")]
         out: PathBuf,
-        #[arg(long)]
-        db: Option<String>,
-        #[arg(long)]
-        config: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Post a closed cycle's settlement transfers and mark it settled
     /// (once).
     MarkSettled {
         date: String,
-        #[arg(long)]
-        db: Option<String>,
-        #[arg(long)]
-        config: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -76,14 +84,21 @@ pub fn run(command: SettleCommand) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let (db, config) = match &command {
-            SettleCommand::List { db, config, .. }
-            | SettleCommand::Show { db, config, .. }
-            | SettleCommand::Close { db, config, .. }
-            | SettleCommand::Export { db, config, .. }
-            | SettleCommand::MarkSettled { db, config, .. } => (db.clone(), config.clone()),
+        let target = match &command {
+            SettleCommand::List { target, .. }
+            | SettleCommand::Show { target, .. }
+            | SettleCommand::Close { target, .. }
+            | SettleCommand::Export { target, .. }
+            | SettleCommand::MarkSettled { target, .. } => target.clone(),
         };
-        let config = crate::serve::load(config.as_deref(), db.as_deref(), None)?;
+        if let Some(url) = &target.url {
+            let token = target
+                .token
+                .clone()
+                .context("--url needs an operator token (--token or UNIGATE_TOKEN)")?;
+            return remote(url, &token, command).await;
+        }
+        let config = crate::serve::load(target.config.as_deref(), target.db.as_deref(), None)?;
         let store = store::Store::open(&config.db, config.store.into())
             .await
             .with_context(|| format!("opening the store {}", crate::serve::redact(&config.db)))?;
@@ -174,7 +189,7 @@ pub fn run(command: SettleCommand) -> anyhow::Result<ExitCode> {
                 )?;
                 write(
                     format!("instructions-{date}.json"),
-                    &serde_json::to_string_pretty(&d.instructions)?,
+                    &serde_json::to_string(&d.instructions)?,
                 )?;
                 let mut parties: Vec<String> = d
                     .positions
@@ -212,4 +227,142 @@ pub fn run(command: SettleCommand) -> anyhow::Result<ExitCode> {
         store.close().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A GET or POST on the operator API: the body, or the problem's detail.
+async fn op(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<String> {
+    let mut req = http
+        .request(
+            method.clone(),
+            format!("{}{path}", url.trim_end_matches('/')),
+        )
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
+    }
+    let answer = req
+        .send()
+        .await
+        .with_context(|| format!("{method} {path}"))?;
+    let status = answer.status();
+    let text = answer.text().await?;
+    if !status.is_success() {
+        let detail = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
+            .unwrap_or(text);
+        anyhow::bail!("{method} {path}: {status}: {detail}");
+    }
+    Ok(text)
+}
+
+/// The same commands against a running gateway's operator API.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+async fn remote(url: &str, token: &str, command: SettleCommand) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()?;
+    let get = |path: String| {
+        let http = http.clone();
+        async move { op(&http, url, token, Method::GET, &path, None).await }
+    };
+    match command {
+        SettleCommand::List { .. } => println!("{}", get("/v1/admin/cycles".into()).await?),
+        SettleCommand::Show { date, .. } => {
+            println!("{}", get(format!("/v1/admin/cycles/{date}")).await?)
+        }
+        SettleCommand::Close { date, early, .. } => {
+            let text = op(
+                &http,
+                url,
+                token,
+                Method::POST,
+                &format!("/v1/admin/cycles/{date}/close"),
+                Some(serde_json::json!({ "early": early })),
+            )
+            .await?;
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            match v.pointer("/outcome").and_then(|o| o.as_str()) {
+                Some("closed") => eprintln!("cycle {date} closed"),
+                _ => eprintln!("cycle {date} was closed already: nothing changed"),
+            }
+        }
+        SettleCommand::MarkSettled { date, .. } => {
+            op(
+                &http,
+                url,
+                token,
+                Method::POST,
+                &format!("/v1/admin/cycles/{date}/settle"),
+                None,
+            )
+            .await?;
+            eprintln!("cycle {date} settled");
+        }
+        SettleCommand::Export { date, out: dir, .. } => {
+            let detail: serde_json::Value =
+                serde_json::from_str(&get(format!("/v1/admin/cycles/{date}")).await?)?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut files: Vec<(String, String)> = vec![
+                (
+                    format!("instructions-{date}.csv"),
+                    get(format!("/v1/admin/cycles/{date}/instructions?format=csv")).await?,
+                ),
+                (
+                    format!("instructions-{date}.json"),
+                    get(format!("/v1/admin/cycles/{date}/instructions?format=json")).await?,
+                ),
+            ];
+            let mut parties: Vec<String> = detail
+                .pointer("/positions")
+                .and_then(|p| p.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.get("party").and_then(|x| x.as_str()))
+                .filter(|p| *p != ledger::GATEWAY)
+                .map(str::to_string)
+                .collect();
+            parties.sort();
+            parties.dedup();
+            let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                indicatif::ProgressBar::new(u64::try_from(parties.len()).unwrap_or(0))
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            for p in &parties {
+                files.push((
+                    format!("reconciliation-{date}-{p}.csv"),
+                    get(format!("/v1/admin/cycles/{date}/reconciliation/{p}")).await?,
+                ));
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            let mut sums = String::new();
+            for (name, body) in &files {
+                std::fs::write(dir.join(name), body)?;
+                let sha: String = sha2::Sha256::digest(body.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                sums.push_str(&format!("{sha}  {name}\n"));
+            }
+            std::fs::write(dir.join("SHA256SUMS"), sums)?;
+            eprintln!(
+                "cycle {date}: {} reconciliation files in {}",
+                parties.len(),
+                dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

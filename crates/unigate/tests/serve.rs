@@ -955,3 +955,90 @@ fn routing_configuration_is_checked() {
         }
     }
 }
+
+#[test]
+fn settle_drives_a_running_gateway_through_its_operator_api() {
+    let dir = std::env::temp_dir().join(format!("unigate-settle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("g.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args([
+            "token", "create", "--role", "operator", "--label", "t", "--db", &db,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (_server, api, _) = start(&db);
+    let url = format!("http://127.0.0.1:{api}");
+    let settle = |args: &[&str], token: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unigate"));
+        c.arg("settle")
+            .args(args)
+            .args(["--url", &url])
+            .env_remove("UNIGATE_TOKEN");
+        if let Some(t) = token {
+            c.env("UNIGATE_TOKEN", t);
+        }
+        c.output().unwrap()
+    };
+    // A past date with no payments: its grace is over, it closes empty.
+    let date = "2026-01-05";
+    let out = settle(&["show", date], Some(&token));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["cycle"]["state"], "cut_off", "{shown}");
+    let out = settle(
+        &["export", date, "--out", dir.join("x").to_str().unwrap()],
+        Some(&token),
+    );
+    assert_eq!(out.status.code(), Some(2), "an open cycle is not exported");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
+    let out = settle(&["close", date], Some(&token));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = settle(&["close", date], Some(&token));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already"));
+    let out = settle(
+        &["export", date, "--out", dir.join("x").to_str().unwrap()],
+        Some(&token),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("x/SHA256SUMS").exists());
+    assert!(dir.join(format!("x/instructions-{date}.csv")).exists());
+    let out = settle(&["mark-settled", date], Some(&token));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = settle(&["mark-settled", date], Some(&token));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("settled"));
+    let out = settle(&["list"], Some(&token));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["cycles"][0]["state"], "settled", "{list}");
+    // No token, a wrong one: one-line errors.
+    let out = settle(&["list"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token"));
+    let out = settle(&["list"], Some("wrong"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
