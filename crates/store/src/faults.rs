@@ -1,4 +1,4 @@
-//! Named fault points for the crash tests (`crates/unigate/tests/crash.rs`).
+//! Named fault points for the crash tests (`crates/unigate/tests/faults.rs`).
 //! With `UNIGATE_FAULT_POINT=NAME` in its environment, a node that reaches
 //! the point `NAME` says so on stderr and stops working there — the
 //! request stays where it is and the background work stops — so the test

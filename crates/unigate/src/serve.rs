@@ -158,8 +158,9 @@ pub fn load(file: Option<&str>, db: Option<&str>, listen: Option<&str>) -> anyho
         Env::prefixed("UNIGATE_")
             .split("__")
             // The KEK is read apart (kek.rs) so it is never part of the
-            // printable configuration.
-            .ignore(&["test_postgres_url", "kek"]),
+            // printable configuration; the fault point (crash tests) and
+            // the settle command's token are not configuration.
+            .ignore(&["test_postgres_url", "kek", "fault_point", "token"]),
     );
     if let Some(db) = db {
         figment = figment.merge(("db", db));
