@@ -246,15 +246,31 @@ impl Store {
         } = close;
         self.write(move |conn| {
             Box::pin(async move {
-                let state: Option<(String,)> =
-                    sqlx::query_as("SELECT state FROM clearing_cycles WHERE clearing_date = $1")
-                        .bind(&date)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                match state {
-                    None => return Err(StoreError::NotFound(format!("cycle {date}"))),
-                    Some((s,)) if s == "closed" || s == "settled" => return Ok(Closed::Already(s)),
-                    Some(_) => {}
+                // The state moves first: on PostgreSQL the update holds the
+                // row, so a second close waits, then finds it closed.
+                let moved = sqlx::query(
+                    "UPDATE clearing_cycles SET state = 'closed', closed_at_ms = $2, closed_by = $3, \
+                     closed_early = $4, payments = $5, refunds = $6 \
+                     WHERE clearing_date = $1 AND state IN ('open', 'cut_off')",
+                )
+                .bind(&date)
+                .bind(now_ms)
+                .bind(&node)
+                .bind(i64::from(early))
+                .bind(payments)
+                .bind(refunds)
+                .execute(&mut *conn)
+                .await?;
+                if moved.rows_affected() != 1 {
+                    let state: Option<(String,)> =
+                        sqlx::query_as("SELECT state FROM clearing_cycles WHERE clearing_date = $1")
+                            .bind(&date)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    return match state {
+                        None => Err(StoreError::NotFound(format!("cycle {date}"))),
+                        Some((s,)) => Ok(Closed::Already(s)),
+                    };
                 }
                 for p in &positions {
                     sqlx::query(
@@ -290,22 +306,6 @@ impl Store {
                     .await?;
                 }
                 crate::faults::point("mid_close").await;
-                let moved = sqlx::query(
-                    "UPDATE clearing_cycles SET state = 'closed', closed_at_ms = $2, closed_by = $3, \
-                     closed_early = $4, payments = $5, refunds = $6 \
-                     WHERE clearing_date = $1 AND state IN ('open', 'cut_off')",
-                )
-                .bind(&date)
-                .bind(now_ms)
-                .bind(&node)
-                .bind(i64::from(early))
-                .bind(payments)
-                .bind(refunds)
-                .execute(&mut *conn)
-                .await?;
-                if moved.rows_affected() != 1 {
-                    return Err(StoreError::Conflict(format!("cycle {date} moved meanwhile")));
-                }
                 Ok(Closed::Now)
             })
         })

@@ -8,9 +8,9 @@
 //! The points: `after_reserve` (the reservation is written, nothing was
 //! sent downstream), `after_send` (the downstream answered, the answer is
 //! not stored), `after_success` (`succeeded` is stored with its
-//! notifications, none sent), `mid_close` (a clearing cycle's positions and
-//! instructions are written inside the close's transaction, its state not
-//! yet: the transaction never commits).
+//! notifications, none sent), `mid_close` (a clearing cycle's state, positions and
+//! instructions are written inside the close's transaction, not committed:
+//! it never commits).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};

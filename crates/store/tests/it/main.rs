@@ -3,6 +3,7 @@
 //! loudly).
 #![allow(clippy::indexing_slicing, clippy::print_stderr, clippy::unwrap_used)]
 
+mod cycles;
 mod fx;
 mod idempotency;
 mod keys_merchants;
