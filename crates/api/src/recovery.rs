@@ -157,13 +157,19 @@ pub fn shard_of(id: &str, shards: u32) -> u32 {
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let every = Duration::from_millis(state.payments.recovery.interval_ms);
+        // Cycles close once a day: looking for one every minute is plenty.
+        let close_every = Duration::from_secs(60);
+        let mut closed_at: Option<std::time::Instant> = None;
         loop {
             tokio::time::sleep(every).await;
             if crate::faults::hung() {
                 continue;
             }
-            if let Err(e) = crate::clearing::close_due(&state).await {
-                tracing::warn!(error = %e.detail, "the clearing close job failed");
+            if closed_at.is_none_or(|t| t.elapsed() >= close_every) {
+                closed_at = Some(std::time::Instant::now());
+                if let Err(e) = crate::clearing::close_due(&state).await {
+                    tracing::warn!(error = %e.detail, "the clearing close job failed");
+                }
             }
             match sweep(&state).await {
                 Ok(r) if r.errors > 0 => {
