@@ -412,16 +412,7 @@ pub async fn reconciliation(
     let mut seen = std::collections::BTreeSet::new();
     for p in &payments {
         let terms = store.payment_terms_get(&p.payment.id).await?;
-        let role = if p.payment.wallet == participant {
-            "wallet"
-        } else {
-            "acquirer"
-        };
-        let counterparty = if role == "wallet" {
-            &p.payment.acquirer
-        } else {
-            &p.payment.wallet
-        };
+        let (role, counterparty) = role_of(p, participant);
         let lines = by_payment
             .get(p.payment.id.as_str())
             .cloned()
@@ -467,16 +458,7 @@ pub async fn reconciliation(
             continue;
         };
         let terms = store.payment_terms_get(&p.payment.id).await?;
-        let role = if p.payment.wallet == participant {
-            "wallet"
-        } else {
-            "acquirer"
-        };
-        let counterparty = if role == "wallet" {
-            &p.payment.acquirer
-        } else {
-            &p.payment.wallet
-        };
+        let (role, counterparty) = role_of(&p, participant);
         *totals.entry(ccy.clone()).or_insert(0) += change;
         let mut line = row(
             "refund",
@@ -548,6 +530,15 @@ pub async fn reconciliation(
     }
     let sha = hex(&sha2::Sha256::digest(out.as_bytes()));
     Ok((out, sha))
+}
+
+/// The participant's role in a payment, and the other party.
+fn role_of<'a>(p: &'a store::PaymentRecord, participant: &str) -> (&'static str, &'a str) {
+    if p.payment.wallet == participant {
+        ("wallet", &p.payment.acquirer)
+    } else {
+        ("acquirer", &p.payment.wallet)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

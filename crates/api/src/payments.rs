@@ -1588,7 +1588,7 @@ fn flow_fault(f: Flow) -> ApiError {
     }
 }
 
-async fn outbound_id(
+pub(crate) async fn outbound_id(
     state: &AppState,
     purpose: &str,
     participant: &str,

@@ -294,27 +294,6 @@ fn downstream_of(record: &PaymentRecord) -> (&str, Call, String) {
     }
 }
 
-async fn request_id(
-    state: &AppState,
-    purpose: &str,
-    participant: &str,
-    call: Call,
-    payment: &str,
-) -> Result<String, ApiError> {
-    state
-        .store
-        .outbound_request_id(
-            purpose,
-            &format!("out-{}", uuid::Uuid::now_v7().simple()),
-            participant,
-            call.as_str(),
-            Some(payment),
-            now_ms(),
-        )
-        .await
-        .map_err(|e| ApiError::internal(&e))
-}
-
 /// Move a payment by `event`; `None` when another node (or the request
 /// that runs it) moved it first: the caller leaves it.
 async fn step(
@@ -392,8 +371,8 @@ pub async fn recover_payment(
                     "participant {target} vanished"
                 )));
             };
-            let original = request_id(state, &purpose, target, call, &id).await?;
-            let inquiry_id = request_id(
+            let original = crate::payments::outbound_id(state, &purpose, target, call, &id).await?;
+            let inquiry_id = crate::payments::outbound_id(
                 state,
                 &format!("inquiry:{id}:{version}"),
                 target,
@@ -531,8 +510,10 @@ pub(crate) async fn send_cancel(
             "participant {target} vanished"
         )));
     };
-    let original = request_id(state, &purpose, target, call, id).await?;
-    let request = request_id(state, &format!("cancel:{id}"), target, Call::Cancel, id).await?;
+    let original = crate::payments::outbound_id(state, &purpose, target, call, id).await?;
+    let request =
+        crate::payments::outbound_id(state, &format!("cancel:{id}"), target, Call::Cancel, id)
+            .await?;
     let message = Message::Cancel(model::Cancel {
         request_id: request,
         payment_id: id.clone(),

@@ -499,15 +499,7 @@ impl RuleSet {
                     window_s,
                     ..
                 } => {
-                    let key = match subject {
-                        Subject::Payer => facts
-                            .payer_id
-                            .map(|p| format!("payer:{}:{p}", facts.wallet)),
-                        Subject::Merchant => {
-                            Some(format!("merchant:{}:{}", facts.acquirer, facts.merchant_id))
-                        }
-                    };
-                    if let Some(key) = key {
+                    if let Some(key) = subject_key(*subject, facts) {
                         out.push(CounterKey {
                             rule: id.clone(),
                             key,
@@ -639,11 +631,7 @@ impl RuleSet {
                 window_s,
                 ..
             } => {
-                let key = match subject {
-                    Subject::Payer => f.payer_id.map(|p| format!("payer:{}:{p}", f.wallet)),
-                    Subject::Merchant => Some(format!("merchant:{}:{}", f.acquirer, f.merchant_id)),
-                };
-                let Some(key) = key else {
+                let Some(key) = subject_key(*subject, f) else {
                     return (false, "no subject".into());
                 };
                 let (count, amount) = counters.get(id, &key);
@@ -715,7 +703,15 @@ fn scope_key(scope: Scope, f: &Facts<'_>) -> Option<String> {
             f.payer_country, f.merchant_country
         )),
         Scope::Participant => Some(format!("participant:{}", f.wallet)),
-        Scope::Payer => f.payer_id.map(|p| format!("payer:{}:{p}", f.wallet)),
+        Scope::Payer => subject_key(Subject::Payer, f),
+    }
+}
+
+/// The counter key of a velocity rule's subject (a payer is its wallet's).
+fn subject_key(subject: Subject, f: &Facts<'_>) -> Option<String> {
+    match subject {
+        Subject::Payer => f.payer_id.map(|p| format!("payer:{}:{p}", f.wallet)),
+        Subject::Merchant => Some(format!("merchant:{}:{}", f.acquirer, f.merchant_id)),
     }
 }
 

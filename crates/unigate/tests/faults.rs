@@ -54,7 +54,27 @@ impl Node {
     /// `port`: the same as a dead node's, so the simulators keep fetching
     /// the gateway's keys where they did.
     fn start(db: &str, node: &str, fault: Option<&str>, port: Option<u16>) -> Node {
-        let (port, metrics) = (port.unwrap_or_else(free_port), free_port());
+        // A port picked free may be taken again before the node binds it
+        // (other tests run beside this one): try again on another.
+        let mut last = Vec::new();
+        for _ in 0..5 {
+            match Node::try_start(db, node, fault, port.unwrap_or_else(free_port)) {
+                Ok(n) => return n,
+                Err(said) => last = said,
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("serve did not start: {last:#?}");
+    }
+
+    /// Start a node on `port`; its stderr when it did not start.
+    fn try_start(
+        db: &str,
+        node: &str,
+        fault: Option<&str>,
+        port: u16,
+    ) -> Result<Node, Vec<String>> {
+        let metrics = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_unigate"));
         cmd.args([
             "serve",
@@ -76,6 +96,7 @@ impl Node {
         .env("UNIGATE_PAYMENTS__RECOVERY__BACKOFF_MAX_MS", "400")
         .env("UNIGATE_PAYMENTS__RECOVERY__LEASE_TTL_MS", "2000")
         .env("UNIGATE_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1")
         .env_remove("UNIGATE_FAULT_POINT")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -93,16 +114,20 @@ impl Node {
             }
         });
         let mut node = Node { child, port, lines };
+        // Its own word that it listens (not merely something on the port).
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let exited = node.child.try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                let said: Vec<String> = node.lines.try_iter().collect();
-                panic!("serve did not listen ({exited:?}): {said:#?}");
+        let mut said = Vec::new();
+        loop {
+            match node.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.contains("unigate serving") => return Ok(node),
+                Ok(line) => said.push(line),
+                Err(_) => {}
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if node.child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                said.extend(node.lines.try_iter());
+                return Err(said);
+            }
         }
-        node
     }
 
     /// Wait for the fault point's line, then SIGKILL.
@@ -337,11 +362,12 @@ enum Expect {
     Succeeded,
 }
 
-async fn crash_at(point: &str, expect: Expect, db: &str, second_node: bool) {
+/// An operator token, a node that stops at `point`, the simulators (their
+/// books in a directory of their own) and everything onboarded.
+async fn setup(db: &str, point: &str, second_node: bool) -> (std::path::PathBuf, Node, World) {
     let dir = std::env::temp_dir().join(format!(
-        "unigate-crash-{point}-{}-{}",
-        std::process::id(),
-        second_node
+        "unigate-crash-{point}-{}-{second_node}",
+        std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -358,12 +384,11 @@ async fn crash_at(point: &str, expect: Expect, db: &str, second_node: bool) {
         String::from_utf8_lossy(&out.stderr)
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-
     let node = Node::start(db, "node-a", Some(point), None);
-    let port = node.port;
     let (wallet, acquirer) = (signer("mn-wallet"), signer("cn-acq"));
     let code = cn_code();
     let books = |name: &str| format!("sqlite://{}?mode=rwc", dir.join(name).display());
+    let mnt = money::Currency::parse("MNT").unwrap();
     let world = World {
         wallet_sim: sim(
             &wallet,
@@ -372,10 +397,7 @@ async fn crash_at(point: &str, expect: Expect, db: &str, second_node: bool) {
                     id: "u-mn".into(),
                     name: "Bat-Erdene Dorj".into(),
                     country: "MN".into(),
-                    balance: money::Money::new(
-                        1_000_000_000,
-                        money::Currency::parse("MNT").unwrap(),
-                    ),
+                    balance: money::Money::new(1_000_000_000, mnt),
                 }],
             },
             node.port,
@@ -409,6 +431,12 @@ async fn crash_at(point: &str, expect: Expect, db: &str, second_node: bool) {
             .unwrap(),
     };
     world.onboard(&node).await;
+    (dir, node, world)
+}
+
+async fn crash_at(point: &str, expect: Expect, db: &str, second_node: bool) {
+    let (dir, node, world) = setup(db, point, second_node).await;
+    let port = node.port;
     let body = world.prepare(&node, "crash-1", 12_345).await;
     // The payment runs into the fault point: its request never answers.
     let client = client::SignedClient::new(
@@ -582,65 +610,8 @@ async fn crash_at(point: &str, expect: Expect, db: &str, second_node: bool) {
 /// Killed in the middle of a cycle's close: the cycle is as it was; the
 /// next close closes it.
 async fn crash_mid_close(db: &str, second_node: bool) {
-    let dir = std::env::temp_dir().join(format!(
-        "unigate-crash-close-{}-{second_node}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
-        .args([
-            "token", "create", "--role", "operator", "--label", "crash", "--db", db,
-        ])
-        .env("UNIGATE_KEK", TEST_KEK)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let node = Node::start(db, "node-a", Some("mid_close"), None);
+    let (dir, node, world) = setup(db, "mid_close", second_node).await;
     let port = node.port;
-    let (wallet, acquirer) = (signer("mn-wallet"), signer("cn-acq"));
-    let code = cn_code();
-    let books = |name: &str| format!("sqlite://{}?mode=rwc", dir.join(name).display());
-    let world = World {
-        wallet_sim: sim(
-            &wallet,
-            Role::Wallet { users: Vec::new() },
-            port,
-            &books("w.db"),
-        )
-        .await,
-        acquirer_sim: sim(
-            &acquirer,
-            Role::Acquirer {
-                merchants: vec![SimMerchant {
-                    merchant_id: "cn-m1".into(),
-                    name: "ERLIAN HOTPOT".into(),
-                    mcc: "5812".into(),
-                    city: "ERENHOT".into(),
-                    country: "CN".into(),
-                    currency: money::Currency::parse("CNY").unwrap(),
-                    codes: vec![code.clone()],
-                }],
-            },
-            port,
-            &books("a.db"),
-        )
-        .await,
-        wallet,
-        acquirer,
-        code,
-        token,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-    };
-    world.onboard(&node).await;
     let body = world.prepare(&node, "close-1", 5_000).await;
     let paid = world
         .call(&node, &world.wallet, "POST", "/v1/payments", body)
