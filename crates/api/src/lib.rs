@@ -25,6 +25,7 @@ pub mod problem;
 pub mod recovery;
 pub mod refunds;
 pub mod result;
+pub mod risk_rules;
 pub mod routes;
 pub mod signed;
 
@@ -34,7 +35,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Serialize;
 use store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -100,6 +101,8 @@ pub struct AppState {
     pub connectors: std::sync::Arc<connector::Connectors>,
     /// The risk step of every payment (approve-all until rules exist).
     pub risk: std::sync::Arc<dyn payments::RiskCheck>,
+    /// The risk rules and sanctions list in force (docs/risk.md).
+    pub risk_rules: std::sync::Arc<risk_rules::Engine>,
 }
 
 /// Default idempotency retention: 35 days.
@@ -174,6 +177,12 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         recovery::notifications,
         recovery::replay,
         recovery::sweep_now,
+        risk_rules::put_rules,
+        risk_rules::get_rules,
+        risk_rules::put_sanctions,
+        risk_rules::evaluate,
+        risk_rules::alerts,
+        risk_rules::ack,
         clearing::list,
         clearing::get,
         clearing::close_now,
@@ -190,6 +199,11 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         recovery::NotificationOut,
         recovery::NotificationList,
         recovery::SweepReport,
+        risk_rules::RiskSetOut,
+        risk_rules::RiskInForce,
+        risk_rules::EvaluateIn,
+        risk_rules::AlertOut,
+        risk_rules::AlertList,
         clearing::CycleOut,
         clearing::CycleList,
         clearing::CycleDetail,
@@ -362,6 +376,14 @@ pub fn router(state: AppState) -> Router {
             post(recovery::replay),
         )
         .route("/v1/admin/recovery/sweep", post(recovery::sweep_now))
+        .route(
+            "/v1/admin/risk/rules",
+            get(risk_rules::get_rules).put(risk_rules::put_rules),
+        )
+        .route("/v1/admin/risk/sanctions", put(risk_rules::put_sanctions))
+        .route("/v1/admin/risk/evaluate", post(risk_rules::evaluate))
+        .route("/v1/admin/risk/alerts", get(risk_rules::alerts))
+        .route("/v1/admin/risk/alerts/{id}/ack", post(risk_rules::ack))
         .route("/v1/admin/cycles", get(clearing::list))
         .route("/v1/admin/cycles/{date}", get(clearing::get))
         .route("/v1/admin/cycles/{date}/close", post(clearing::close_now))
@@ -408,7 +430,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/ledger/accounts/{id}", get(ledger::account))
         .route("/v1/admin/ledger/trial-balance", get(ledger::trial_balance))
         .route("/v1/admin/ledger/transfers", get(ledger::transfers))
-        .route("/v1/admin/ledger/limits", axum::routing::put(ledger::set_limit))
+        .route("/v1/admin/ledger/limits", put(ledger::set_limit))
         .route("/v1/admin/ledger/top-ups", post(ledger::top_up))
         .route("/v1/admin/ledger/withdrawals", post(ledger::withdraw))
         .route("/v1/admin/ledger/fees", get(ledger::fees))

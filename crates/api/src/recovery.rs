@@ -165,6 +165,10 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             if crate::faults::hung() {
                 continue;
             }
+            // Rules or a sanctions list loaded on another node.
+            if let Err(e) = state.risk_rules.refresh(&state.store).await {
+                tracing::warn!(error = %e, "reloading the risk rules failed");
+            }
             if closed_at.is_none_or(|t| t.elapsed() >= close_every) {
                 closed_at = Some(std::time::Instant::now());
                 if let Err(e) = crate::clearing::close_due(&state).await {

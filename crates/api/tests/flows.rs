@@ -322,6 +322,7 @@ impl Gateway {
             payments,
             connectors,
             risk: Arc::new(DeclineAmount(RISKY_MINOR)),
+            risk_rules: Arc::default(),
             store: store.clone(),
             limits: HttpLimits::default(),
             node_id: "flows-node".into(),

@@ -23,6 +23,7 @@ mod notifications;
 mod outbound;
 mod participants;
 mod payments;
+mod risk;
 mod routes;
 mod terms;
 #[cfg(feature = "testing")]
@@ -50,6 +51,7 @@ pub use crate::payments::{
     HistoryEntry, NewPayment, PAYMENT_DETAIL_CHARS_MAX, PAYMENT_ID_CHARS_MAX, PAYMENT_LIST_MAX,
     PaymentRecord,
 };
+pub use crate::risk::{ALERT_LIST_MAX, RiskAlert, RiskSet};
 pub use crate::routes::RouteRecord;
 pub use crate::terms::{PaymentTerms, RefundClaim, RefundRecord};
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};

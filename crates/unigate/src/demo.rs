@@ -414,6 +414,7 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
             .map_err(anyhow::Error::msg)?,
         payments: payments_config,
         risk: Arc::new(api::payments::ApproveAll),
+        risk_rules: Arc::default(),
         store: store.clone(),
         limits: api::HttpLimits::default(),
         node_id: "demo".into(),

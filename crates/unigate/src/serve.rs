@@ -297,9 +297,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .map_err(|e| anyhow::anyhow!("the callbacks' client: {e}"))?,
         risk: std::sync::Arc::new(api::payments::ApproveAll),
+        risk_rules: std::sync::Arc::default(),
     };
     let housekeeping = tokio::spawn(housekeeping(store.clone(), node_id.clone(), config.jobs));
     let key_reload = tokio::spawn(reload_keys(keys));
+    state
+        .risk_rules
+        .refresh(&store)
+        .await
+        .context("loading the risk rules in force")?;
     let recovery = api::recovery::spawn(state.clone());
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

@@ -51,6 +51,7 @@ pub fn state_with(store: Store, keys: Arc<keyring::GatewayKeys>) -> AppState {
         payments,
         connectors,
         risk: Arc::new(api::payments::ApproveAll),
+        risk_rules: Arc::default(),
         store,
         limits: HttpLimits::default(),
         node_id: "test-node".into(),
