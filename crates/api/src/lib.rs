@@ -376,11 +376,18 @@ pub fn router(state: AppState) -> Router {
             post(recovery::replay),
         )
         .route("/v1/admin/recovery/sweep", post(recovery::sweep_now))
+        // Rule files and sanctions lists are bulk uploads.
         .route(
             "/v1/admin/risk/rules",
-            get(risk_rules::get_rules).put(risk_rules::put_rules),
+            get(risk_rules::get_rules)
+                .put(risk_rules::put_rules)
+                .layer(DefaultBodyLimit::max(limits.bulk_body_bytes_max)),
         )
-        .route("/v1/admin/risk/sanctions", put(risk_rules::put_sanctions))
+        .route(
+            "/v1/admin/risk/sanctions",
+            put(risk_rules::put_sanctions)
+                .layer(DefaultBodyLimit::max(limits.bulk_body_bytes_max)),
+        )
         .route("/v1/admin/risk/evaluate", post(risk_rules::evaluate))
         .route("/v1/admin/risk/alerts", get(risk_rules::alerts))
         .route("/v1/admin/risk/alerts/{id}/ack", post(risk_rules::ack))

@@ -215,6 +215,29 @@ async fn rules_load_whole_or_not_at_all_and_every_node_follows() {
             "{body}"
         );
 
+        // A list of thousands of names is a bulk upload (beyond the
+        // ordinary body limit).
+        let mut big = String::from("id,name\n");
+        for n in 0..5_000 {
+            big.push_str(&format!("B{n},Listed Person Number{n} Example\n"));
+        }
+        big.push_str("S1,Vladimir Sokolov\n");
+        assert!(big.len() > 64 * 1024);
+        let (status, body) = send(
+            &node_a,
+            "PUT",
+            "/v1/admin/risk/sanctions?version=big",
+            t,
+            "text/csv",
+            big,
+        )
+        .await;
+        assert_eq!(
+            (status, body["items"].as_i64()),
+            (StatusCode::OK, Some(5_001)),
+            "{body}"
+        );
+
         // The other node follows the store.
         assert!(node_b.risk_rules.current().rules.is_none());
         assert!(node_b.risk_rules.refresh(&store).await.unwrap());
@@ -245,7 +268,7 @@ async fn rules_load_whole_or_not_at_all_and_every_node_follows() {
         .await;
         let alerts = body["alerts"].as_array().unwrap().clone();
         let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds.len(), 2, "{body}");
+        assert_eq!(kinds.len(), 3, "{body}");
         assert!(kinds.contains(&"rules_changed") && kinds.contains(&"sanctions_changed"));
         let id = alerts[0]["id"].as_str().unwrap();
         let (status, body) = send(
@@ -268,7 +291,7 @@ async fn rules_load_whole_or_not_at_all_and_every_node_follows() {
             String::new(),
         )
         .await;
-        assert_eq!(body["alerts"].as_array().unwrap().len(), 1);
+        assert_eq!(body["alerts"].as_array().unwrap().len(), 2);
         let (status, _) = send(
             &node_a,
             "POST",
