@@ -183,6 +183,7 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         risk_rules::evaluate,
         risk_rules::alerts,
         risk_rules::ack,
+        risk_rules::trace,
         clearing::list,
         clearing::get,
         clearing::close_now,
@@ -204,6 +205,7 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         risk_rules::EvaluateIn,
         risk_rules::AlertOut,
         risk_rules::AlertList,
+        risk_rules::TraceOut,
         clearing::CycleOut,
         clearing::CycleList,
         clearing::CycleDetail,
@@ -389,6 +391,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(limits.bulk_body_bytes_max)),
         )
         .route("/v1/admin/risk/evaluate", post(risk_rules::evaluate))
+        .route("/v1/admin/payments/{id}/risk", get(risk_rules::trace))
         .route("/v1/admin/risk/alerts", get(risk_rules::alerts))
         .route("/v1/admin/risk/alerts/{id}/ack", post(risk_rules::ack))
         .route("/v1/admin/cycles", get(clearing::list))

@@ -1275,6 +1275,47 @@ async fn execute(
         merchant_amount: plan.merchant_amount,
         payer_amount: plan.payer_amount,
     };
+    // The rules in force (docs/risk.md); the payer is known now in MPM,
+    // at the wallet's authorisation in CPM.
+    let reporting = crate::fx::reporting_amount(state, plan.merchant_amount)
+        .await?
+        .map_or(0, |m| m.minor);
+    let screened = crate::risk_rules::screen_payment(
+        state,
+        &id,
+        crate::risk_rules::PaymentFacts {
+            wallet: plan.wallet.clone(),
+            acquirer: plan.acquirer.clone(),
+            payer_id: (plan.mode == Mode::Mpm).then(|| plan.payer.id.clone()),
+            payer_name: (plan.mode == Mode::Mpm).then(|| plan.payer.name.clone()),
+            payer_country: plan.payer_country.clone(),
+            merchant_id: plan
+                .registry_id
+                .clone()
+                .unwrap_or_else(|| plan.merchant.merchant_id.clone()),
+            merchant_name: plan.merchant.name.clone(),
+            merchant_country: plan.merchant.country.clone(),
+            mcc: plan.merchant.mcc.clone(),
+            amount_minor: reporting,
+        },
+    )
+    .await?;
+    if let Some(d) = screened
+        && d.action == risk::Action::Decline
+    {
+        let rules: Vec<&str> = d.fired().map(|o| o.rule.as_str()).collect();
+        tracing::info!(payment = %id, rules = ?rules, "risk rules declined a payment");
+        return Ok(PaymentAnswer {
+            result: Outcome::new(
+                "RISK_DECLINED",
+                format!(
+                    "declined by risk rules: {} (payment {id})",
+                    rules.join(", ")
+                ),
+            ),
+            payment: None,
+        });
+    }
     if let RiskDecision::Decline { rules } = state.risk.decide(&facts) {
         tracing::info!(rules = ?rules, "risk declined a payment");
         return Ok(PaymentAnswer {

@@ -200,6 +200,17 @@ pub async fn put_rules(
     too_large(&body)?;
     let rules = RuleSet::parse(&body)
         .map_err(|e| ApiError::new("FIELD_INVALID", e.to_string()).field("body"))?;
+    if rules.currency.code() != state.fx.reporting_currency {
+        return Err(ApiError::new(
+            "FIELD_INVALID",
+            format!(
+                "the rule file's currency is {}: amounts are screened in the reporting currency {}",
+                rules.currency.code(),
+                state.fx.reporting_currency
+            ),
+        )
+        .field("body"));
+    }
     let (version, items) = (rules.version.clone(), rules.rules.len());
     Ok(axum::Json(
         store_set(&state, "rules", version, body, items, &who.token_id).await?,
@@ -426,4 +437,186 @@ pub async fn ack(
         Err(StoreError::NotFound(what)) => Err(ApiError::new("NOT_FOUND", format!("no {what}"))),
         Err(e) => Err(ApiError::internal(&e)),
     }
+}
+
+/// A payment's facts, owned (the evaluation runs inside the store's
+/// transaction).
+#[derive(Clone, Debug, Default)]
+pub struct PaymentFacts {
+    pub wallet: String,
+    pub acquirer: String,
+    pub payer_id: Option<String>,
+    pub payer_name: Option<String>,
+    pub payer_country: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub merchant_country: String,
+    pub mcc: String,
+    /// Minor units of the rule set's currency (the reporting currency).
+    pub amount_minor: i64,
+}
+
+impl PaymentFacts {
+    fn facts(&self) -> Facts<'_> {
+        Facts {
+            wallet: &self.wallet,
+            acquirer: &self.acquirer,
+            payer_id: self.payer_id.as_deref(),
+            payer_name: self.payer_name.as_deref(),
+            payer_country: &self.payer_country,
+            merchant_id: &self.merchant_id,
+            merchant_name: &self.merchant_name,
+            merchant_country: &self.merchant_country,
+            mcc: &self.mcc,
+            amount_minor: self.amount_minor,
+            merchant_local_hour: None,
+            history: None,
+        }
+    }
+}
+
+/// The start of a counter's window: the current day, month or year in the
+/// clearing time zone, or the last n seconds.
+fn since_ms(window: risk::Window, time_zone: &str, now: i64) -> i64 {
+    use risk::{Period, Window};
+    let Window::Period(period) = window else {
+        let Window::Seconds(s) = window else {
+            return now;
+        };
+        return now.saturating_sub(i64::from(s).saturating_mul(1000));
+    };
+    let start = (|| {
+        let zoned = jiff::Timestamp::from_millisecond(now)
+            .ok()?
+            .in_tz(time_zone)
+            .ok()?;
+        let date = zoned.date();
+        let first = match period {
+            Period::Single | Period::Daily => date,
+            Period::Monthly => date.first_of_month(),
+            Period::Annual => jiff::civil::date(date.year(), 1, 1),
+        };
+        Some(
+            first
+                .to_zoned(zoned.time_zone().clone())
+                .ok()?
+                .timestamp()
+                .as_millisecond(),
+        )
+    })();
+    start.unwrap_or(now)
+}
+
+/// Screen a payment before any money moves with the rules in force: the
+/// counters read, judged and (approved) added to in one transaction, the
+/// decision kept with `payment_id`, an alert for `review` and `decline`.
+/// `None` when no rule set is loaded.
+pub async fn screen_payment(
+    state: &AppState,
+    payment_id: &str,
+    facts: PaymentFacts,
+) -> Result<Option<Decision>, ApiError> {
+    let loaded = state.risk_rules.current();
+    let Some(rules) = loaded.rules.clone() else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    let keys = rules.counters(&facts.facts());
+    let windows: Vec<store::CounterWindow> = keys
+        .iter()
+        .map(|k| store::CounterWindow {
+            rule: k.rule.clone(),
+            key: k.key.clone(),
+            since_ms: since_ms(k.window, &state.payments.time_zone, now),
+        })
+        .collect();
+    let (amount, id) = (facts.amount_minor, payment_id.to_string());
+    let decision = state
+        .store
+        .risk_check(windows, payment_id, amount, now, move |values| {
+            let mut counters = Counters::default();
+            for (k, (count, sum)) in keys.iter().zip(values) {
+                counters.set(&k.rule, &k.key, *count, *sum);
+            }
+            let d = rules.evaluate(&facts.facts(), &counters, loaded.screen.as_ref(), false);
+            let row = store::DecisionRow {
+                payment_id: id,
+                moment: "before_money".into(),
+                action: d.action.as_str().into(),
+                version: d.version.clone(),
+                score: i64::from(d.score),
+                decision: serde_json::to_string(&d).unwrap_or_default(),
+                at_ms: now,
+            };
+            let approved = d.action != risk::Action::Decline;
+            (d, approved, row)
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if decision.action != risk::Action::Approve {
+        let fired: Vec<&str> = decision.fired().map(|o| o.rule.as_str()).collect();
+        let mut a = alert(
+            decision.action.as_str(),
+            format!(
+                "payment {payment_id}: {} by {}",
+                decision.action.as_str(),
+                fired.join(", ")
+            ),
+        );
+        a.payment_id = Some(payment_id.to_string());
+        state
+            .store
+            .risk_alert_put(a)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    Ok(Some(decision))
+}
+
+/// A payment's risk decisions, with every rule's outcome.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TraceOut {
+    pub payment_id: String,
+    /// One per moment: `{moment, action, version, score, decision}`.
+    #[schema(value_type = Vec<Object>)]
+    pub decisions: Vec<serde_json::Value>,
+}
+
+/// `GET /v1/admin/payments/{id}/risk`: the trace of a payment's
+/// screening (also of one that was declined before it was made).
+#[utoipa::path(get, path = "/v1/admin/payments/{id}/risk", tag = "risk", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The payment id")),
+    responses((status = 200, body = TraceOut), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+pub async fn trace(
+    State(state): State<AppState>,
+    OperatorOnly(_): OperatorOnly,
+    Path(id): Path<String>,
+) -> Result<axum::Json<TraceOut>, ApiError> {
+    let rows = state
+        .store
+        .risk_decisions(&id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if rows.is_empty() {
+        return Err(ApiError::new(
+            "NOT_FOUND",
+            format!("no risk decision of {id}"),
+        ));
+    }
+    Ok(axum::Json(TraceOut {
+        payment_id: id,
+        decisions: rows
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "moment": r.moment,
+                    "action": r.action,
+                    "version": r.version,
+                    "score": r.score,
+                    "at": crate::rfc3339(r.at_ms),
+                    "decision": serde_json::from_str::<serde_json::Value>(&r.decision).unwrap_or_default(),
+                })
+            })
+            .collect(),
+    }))
 }

@@ -3414,3 +3414,158 @@ async fn an_exception_resolved_after_its_cycle_closed_is_netted_in_the_next() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------
+// Risk rules in the payment flow.
+
+const RISK_RULES: &str = r#"
+version = "flows-1"
+currency = "CNY"
+
+[[rule]]
+kind = "amount_limit"
+id = "single-mn-cn"
+action = "decline"
+scope = "corridor"
+corridor = "MN-CN"
+period = "single"
+max = "800.00"
+
+[[rule]]
+kind = "velocity"
+id = "merchant-burst"
+action = "decline"
+subject = "merchant"
+window_s = 3600
+max_count = 3
+"#;
+
+impl Gateway {
+    async fn put_text(&self, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .bearer_auth(&self.op_token)
+            .header("Content-Type", "application/toml")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (
+            status,
+            serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_rules_decline_before_money_moves_and_count_exactly_under_concurrency() {
+    on_each_engine("flows_risk", |gw| async move {
+        let (status, body) = gw.put_text("/v1/admin/risk/rules", RISK_RULES).await;
+        assert_eq!(status, 200, "{body}");
+        let before = gw.balances().await;
+        // Above the corridor's single limit (800 CNY): declined before any
+        // money moves, with the rule named; the trace keeps the evidence.
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "rk-big",
+                &code,
+                &money(80_001, "CNY"),
+                "cn-m1",
+                "pos-rk0",
+            )
+            .await;
+        assert_refused(&r, "RISK_DECLINED");
+        let message = r.json["result"]["message"].as_str().unwrap();
+        assert!(message.contains("single-mn-cn"), "{message}");
+        assert_eq!(gw.balances().await, before, "a risk decline moved money");
+        assert!(
+            gw.mn_sim
+                .entries()
+                .await
+                .unwrap()
+                .iter()
+                .all(|e| e.call != "authorize"),
+            "the wallet was asked"
+        );
+        let id = message
+            .rsplit("payment ")
+            .next()
+            .unwrap()
+            .trim_end_matches(')');
+        let trace = gw
+            .op("GET", &format!("/v1/admin/payments/{id}/risk"), None)
+            .await;
+        assert_eq!(trace.status, 200, "{}", trace.json);
+        let d = &trace.json["decisions"][0];
+        assert_eq!(
+            (d["moment"].as_str(), d["action"].as_str()),
+            (Some("before_money"), Some("decline"))
+        );
+        assert_eq!(d["version"], "flows-1");
+        assert!(
+            d["decision"]["outcomes"][0]["saw"]
+                .as_str()
+                .unwrap()
+                .contains("80001"),
+            "{d}"
+        );
+        let alerts = gw.op("GET", "/v1/admin/risk/alerts?open=true", None).await;
+        assert!(
+            alerts.json["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["kind"] == "decline" && a["payment_id"] == id),
+            "{}",
+            alerts.json
+        );
+        // At the limit exactly: fine.
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "rk-edge",
+                &code,
+                &money(80_000, "CNY"),
+                "cn-m1",
+                "pos-rk1",
+            )
+            .await;
+        assert_eq!(r.result().0, "S", "{}", r.json);
+
+        // The merchant's velocity (3 an hour, the one above included):
+        // six at once, exactly two more get through.
+        let tries = (0..6).map(|n| {
+            let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+            let gw = &gw;
+            async move {
+                gw.pay_cpm(
+                    &gw.cn_acq,
+                    &format!("rk-v{n}"),
+                    &code,
+                    &money(1_000, "CNY"),
+                    "cn-m1",
+                    &format!("pos-rkv{n}"),
+                )
+                .await
+            }
+        });
+        let answers = futures_util::future::join_all(tries).await;
+        let ok = answers.iter().filter(|r| r.result().0 == "S").count();
+        let declined = answers
+            .iter()
+            .filter(|r| r.result().1 == "RISK_DECLINED")
+            .count();
+        assert_eq!(
+            (ok, declined),
+            (2, 4),
+            "{:?}",
+            answers.iter().map(|r| r.result()).collect::<Vec<_>>()
+        );
+    })
+    .await;
+}

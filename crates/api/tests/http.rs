@@ -266,6 +266,7 @@ const ROUTES: &[&str] = &[
     "/v1/admin/risk/evaluate",
     "/v1/admin/risk/alerts",
     "/v1/admin/risk/alerts/{id}/ack",
+    "/v1/admin/payments/{id}/risk",
     "/v1/admin/cycles",
     "/v1/admin/cycles/{date}",
     "/v1/admin/cycles/{date}/close",

@@ -199,18 +199,34 @@ impl Store {
             && transfers
                 .iter()
                 .all(|t| matches!(t.phase, Phase::Single | Phase::Pending { .. }));
-        self.write(move |conn| {
-            Box::pin(async move {
-                if batched {
-                    return apply_batch(conn, &transfers, now_ms).await;
+        // PostgreSQL may pick this transaction as a deadlock's victim (two
+        // batches taking the same accounts in another order): it changed
+        // nothing, so it is run again, a few times.
+        let mut attempt = 0u64;
+        loop {
+            let batch = transfers.clone();
+            let done = self
+                .write(move |conn| {
+                    Box::pin(async move {
+                        if batched {
+                            return apply_batch(conn, &batch, now_ms).await;
+                        }
+                        for t in &batch {
+                            apply_one(conn, t, now_ms).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await;
+            match done {
+                Err(StoreError::Query(e)) if attempt < DEADLOCK_RETRIES && is_deadlock(&e) => {
+                    attempt += 1;
+                    tracing::info!(attempt, "a ledger write lost a deadlock; running it again");
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
                 }
-                for t in &transfers {
-                    apply_one(conn, t, now_ms).await?;
-                }
-                Ok(())
-            })
-        })
-        .await
+                other => return other,
+            }
+        }
     }
 
     /// An account's balance now (the sum of its shards).
@@ -822,6 +838,16 @@ async fn insert_transfers(
         ));
     }
     Ok(())
+}
+
+/// Times a ledger write that lost a deadlock is run again.
+const DEADLOCK_RETRIES: u64 = 5;
+
+/// PostgreSQL's "deadlock detected" or "could not serialize".
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40P01" || c == "40001")
 }
 
 fn overflow() -> StoreError {

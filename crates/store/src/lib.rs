@@ -51,7 +51,7 @@ pub use crate::payments::{
     HistoryEntry, NewPayment, PAYMENT_DETAIL_CHARS_MAX, PAYMENT_ID_CHARS_MAX, PAYMENT_LIST_MAX,
     PaymentRecord,
 };
-pub use crate::risk::{ALERT_LIST_MAX, RiskAlert, RiskSet};
+pub use crate::risk::{ALERT_LIST_MAX, CounterWindow, DecisionRow, RiskAlert, RiskSet};
 pub use crate::routes::RouteRecord;
 pub use crate::terms::{PaymentTerms, RefundClaim, RefundRecord};
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};

@@ -31,6 +31,28 @@ pub struct RiskAlert {
     pub acked_by: Option<String>,
 }
 
+/// A counter a payment reads and, approved, adds to: since when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterWindow {
+    pub rule: String,
+    pub key: String,
+    pub since_ms: i64,
+}
+
+/// A decision as kept with its payment.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub payment_id: String,
+    /// `before_money` or `authorisation`.
+    pub moment: String,
+    pub action: String,
+    pub version: String,
+    pub score: i64,
+    /// The decision with every rule's outcome (JSON).
+    pub decision: String,
+    pub at_ms: i64,
+}
+
 /// Most alerts one listing returns.
 pub const ALERT_LIST_MAX: i64 = 1_000;
 
@@ -139,6 +161,102 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("alert {id}")))
+    }
+}
+
+impl Store {
+    /// Read the counters, let `decide` judge them — (count, amount) per
+    /// window, in order — and, when it approves, add `amount` to each, all
+    /// in one transaction. On PostgreSQL the counters' keys are locked
+    /// first (advisory locks, in key order), so racing payments on any
+    /// node see each other; SQLite's single writer does the same. The
+    /// decision is kept with the payment either way. Returns `decide`'s
+    /// answer.
+    pub async fn risk_check<T, F>(
+        &self,
+        windows: Vec<CounterWindow>,
+        payment_id: &str,
+        amount: i64,
+        now_ms: i64,
+        decide: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&[(i64, i64)]) -> (T, bool, DecisionRow) + Send + 'static,
+    {
+        let engine = self.engine();
+        let payment_id = payment_id.to_string();
+        self.write(move |conn| {
+            Box::pin(async move {
+                if engine == crate::Engine::Postgres {
+                    let mut keys: Vec<String> =
+                        windows.iter().map(|w| format!("{}\u{1}{}", w.rule, w.key)).collect();
+                    keys.sort();
+                    keys.dedup();
+                    for k in keys {
+                        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                            .bind(k)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                let mut values = Vec::with_capacity(windows.len());
+                for w in &windows {
+                    let (count, sum): (i64, i64) = sqlx::query_as(
+                        "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(amount), 0) AS BIGINT) \
+                         FROM risk_events WHERE rule = $1 AND counter_key = $2 AND at_ms >= $3",
+                    )
+                    .bind(&w.rule)
+                    .bind(&w.key)
+                    .bind(w.since_ms)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    values.push((count, sum));
+                }
+                let (answer, approved, row) = decide(&values);
+                if approved {
+                    for w in &windows {
+                        sqlx::query(
+                            "INSERT INTO risk_events (rule, counter_key, at_ms, amount, payment_id) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(&w.rule)
+                        .bind(&w.key)
+                        .bind(now_ms)
+                        .bind(amount)
+                        .bind(&payment_id)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO risk_decisions (payment_id, moment, action, version, score, decision, at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(&row.payment_id)
+                .bind(&row.moment)
+                .bind(&row.action)
+                .bind(&row.version)
+                .bind(row.score)
+                .bind(&row.decision)
+                .bind(row.at_ms)
+                .execute(&mut *conn)
+                .await?;
+                Ok(answer)
+            })
+        })
+        .await
+    }
+
+    /// A payment's decisions, by moment.
+    pub async fn risk_decisions(&self, payment_id: &str) -> Result<Vec<DecisionRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT payment_id, moment, action, version, score, decision, at_ms FROM risk_decisions \
+             WHERE payment_id = $1 ORDER BY at_ms, moment",
+        )
+        .bind(payment_id)
+        .fetch_all(self.pool())
+        .await?)
     }
 }
 
