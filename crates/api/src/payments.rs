@@ -1277,7 +1277,7 @@ async fn execute(
     };
     // The rules in force (docs/risk.md); the payer is known now in MPM,
     // at the wallet's authorisation in CPM.
-    let reporting = crate::fx::reporting_amount(state, plan.merchant_amount)
+    let reporting_minor = crate::fx::reporting_amount(state, plan.merchant_amount)
         .await?
         .map_or(0, |m| m.minor);
     let screened = crate::risk_rules::screen_payment(
@@ -1296,8 +1296,9 @@ async fn execute(
             merchant_name: plan.merchant.name.clone(),
             merchant_country: plan.merchant.country.clone(),
             mcc: plan.merchant.mcc.clone(),
-            amount_minor: reporting,
+            amount_minor: reporting_minor,
         },
+        crate::risk_rules::Moment::BeforeMoney,
     )
     .await?;
     if let Some(d) = screened
@@ -1543,6 +1544,15 @@ async fn execute(
                 }
             }
         };
+        // CPM: the wallet has named its payer; the payer's rules run now,
+        // and a decline reverses the authorisation.
+        if plan.mode == Mode::Cpm
+            && reply.outcome.status == model::Status::S
+            && let Some(answer) =
+                payer_declined(state, &id, &plan, reporting_minor, &reply.fields, version).await?
+        {
+            return Ok(answer);
+        }
         match reply.outcome.status {
             model::Status::S => {
                 let mut closing_legs = closing(&reserve, true);
@@ -1620,6 +1630,121 @@ async fn execute(
         let _ = state.store.order_release(&plan.acquirer, order, &id).await;
     }
     outcome
+}
+
+/// CPM's second moment: the payer the wallet named, screened by the
+/// payer's rules. On a decline the payment is cancelled — the
+/// authorisation reversed with the wallet, the reservation voided — and
+/// answered `F RISK_DECLINED`; if the wallet does not confirm the cancel,
+/// the payment stays `cancelling` for the resolver.
+async fn payer_declined(
+    state: &AppState,
+    id: &str,
+    plan: &Plan,
+    reporting: i64,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    version: i64,
+) -> Result<Option<PaymentAnswer>, ApiError> {
+    let payer = fields.get("payer");
+    let text = |k: &str| {
+        payer
+            .and_then(|p| p.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let Some(payer_id) = text("id") else {
+        return Ok(None);
+    };
+    let decision = crate::risk_rules::screen_payment(
+        state,
+        id,
+        crate::risk_rules::PaymentFacts {
+            wallet: plan.wallet.clone(),
+            acquirer: plan.acquirer.clone(),
+            payer_id: Some(payer_id),
+            payer_name: text("name"),
+            payer_country: text("country").unwrap_or_else(|| plan.payer_country.clone()),
+            merchant_id: plan
+                .registry_id
+                .clone()
+                .unwrap_or_else(|| plan.merchant.merchant_id.clone()),
+            merchant_name: plan.merchant.name.clone(),
+            merchant_country: plan.merchant.country.clone(),
+            mcc: plan.merchant.mcc.clone(),
+            amount_minor: reporting,
+        },
+        crate::risk_rules::Moment::Authorisation,
+    )
+    .await?;
+    let Some(d) = decision.filter(|d| d.action == risk::Action::Decline) else {
+        return Ok(None);
+    };
+    let rules: Vec<&str> = d.fired().map(|o| o.rule.as_str()).collect();
+    tracing::info!(payment = %id, rules = ?rules, "payer rules declined an authorised payment");
+    let node = state.node_id.as_str();
+    let fail = |e: StoreError| ApiError::internal(&e);
+    state
+        .store
+        .payment_transition(
+            id,
+            version,
+            &Event::CancelRequested,
+            &format!("risk: payer rules {}", rules.join(", ")),
+            node,
+            now_ms(),
+        )
+        .await
+        .map_err(fail)?;
+    let record = state
+        .store
+        .payment_get(id)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| ApiError::internal(&"the payment vanished"))?;
+    match crate::recovery::send_cancel(state, &record).await? {
+        Ok(()) => {
+            crate::recovery::books(state, id, crate::recovery::Books::Reverse).await?;
+            state
+                .store
+                .payment_transition(
+                    id,
+                    record.version,
+                    &Event::CancelConfirmed,
+                    "cancel confirmed",
+                    node,
+                    now_ms(),
+                )
+                .await
+                .map_err(fail)?;
+            if let Some(order) = &plan.order_id {
+                let _ = state.store.order_release(&plan.acquirer, order, id).await;
+            }
+        }
+        Err(detail) => {
+            state
+                .store
+                .payment_transition(
+                    id,
+                    record.version,
+                    &Event::CancelFailed,
+                    &detail,
+                    node,
+                    now_ms(),
+                )
+                .await
+                .map_err(fail)?;
+        }
+    }
+    let answer = finish(
+        state,
+        id,
+        Outcome::new(
+            "RISK_DECLINED",
+            format!("declined by risk rules on the payer: {}", rules.join(", ")),
+        ),
+    )
+    .await?;
+    Ok(Some(answer))
 }
 
 fn flow_fault(f: Flow) -> ApiError {

@@ -507,21 +507,46 @@ fn since_ms(window: risk::Window, time_zone: &str, now: i64) -> i64 {
     start.unwrap_or(now)
 }
 
-/// Screen a payment before any money moves with the rules in force: the
+/// When a payment is screened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// Before any money moves: every rule whose inputs are known.
+    BeforeMoney,
+    /// CPM, once the wallet has authorised and named its payer: the
+    /// payer's rules.
+    Authorisation,
+}
+
+impl Moment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Moment::BeforeMoney => "before_money",
+            Moment::Authorisation => "authorisation",
+        }
+    }
+}
+
+/// Screen a payment with the rules in force, at `moment`: the
 /// counters read, judged and (approved) added to in one transaction, the
 /// decision kept with `payment_id`, an alert for `review` and `decline`.
-/// `None` when no rule set is loaded.
+/// `None` when no rule set is loaded, or nothing is left to run at this
+/// moment.
 pub async fn screen_payment(
     state: &AppState,
     payment_id: &str,
     facts: PaymentFacts,
+    moment: Moment,
 ) -> Result<Option<Decision>, ApiError> {
+    let payer_only = moment == Moment::Authorisation;
     let loaded = state.risk_rules.current();
     let Some(rules) = loaded.rules.clone() else {
         return Ok(None);
     };
+    if payer_only && !rules.rules.iter().any(risk::Rule::needs_payer) {
+        return Ok(None);
+    }
     let now = now_ms();
-    let keys = rules.counters(&facts.facts());
+    let keys = rules.counters(&facts.facts(), payer_only);
     let windows: Vec<store::CounterWindow> = keys
         .iter()
         .map(|k| store::CounterWindow {
@@ -538,10 +563,15 @@ pub async fn screen_payment(
             for (k, (count, sum)) in keys.iter().zip(values) {
                 counters.set(&k.rule, &k.key, *count, *sum);
             }
-            let d = rules.evaluate(&facts.facts(), &counters, loaded.screen.as_ref(), false);
+            let d = rules.evaluate(
+                &facts.facts(),
+                &counters,
+                loaded.screen.as_ref(),
+                payer_only,
+            );
             let row = store::DecisionRow {
                 payment_id: id,
-                moment: "before_money".into(),
+                moment: moment.as_str().into(),
                 action: d.action.as_str().into(),
                 version: d.version.clone(),
                 score: i64::from(d.score),

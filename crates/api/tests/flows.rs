@@ -3569,3 +3569,119 @@ async fn risk_rules_decline_before_money_moves_and_count_exactly_under_concurren
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payer_rules_run_when_the_payer_is_known_and_reverse_a_cpm_authorisation() {
+    on_each_engine("flows_risk_payer", |gw| async move {
+        let rules = r#"
+version = "payer-1"
+currency = "CNY"
+
+[[rule]]
+kind = "block_list"
+id = "blocked-payer"
+action = "decline"
+field = "payer_id"
+values = ["u-mn-1"]
+"#;
+        let (status, body) = gw.put_text("/v1/admin/risk/rules", rules).await;
+        assert_eq!(status, 200, "{body}");
+        let before = gw.balances().await;
+        let (_, _, user_before) = gw.sim_balances().await;
+
+        // MPM: the payer is known before money moves.
+        let q = gw
+            .quote(
+                &gw.mn_wallet,
+                "rp-q",
+                &mn_payer(),
+                ("merchant_id", gw.codes.cn_gm.as_str()),
+                "MNT",
+                &money(2_000, "CNY"),
+            )
+            .await;
+        let r = gw
+            .mn_pays(
+                "rp-mpm",
+                &gw.codes.cn_static,
+                &money(2_000, "CNY"),
+                Some(&q),
+            )
+            .await;
+        assert_refused(&r, "RISK_DECLINED");
+        assert_eq!(
+            gw.balances().await,
+            before,
+            "an MPM risk decline moved money"
+        );
+
+        // CPM: the payer is known only once the wallet authorises; the
+        // decline then reverses the authorisation.
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let r = gw
+            .pay_cpm(
+                &gw.cn_acq,
+                "rp-cpm",
+                &code,
+                &money(3_000, "CNY"),
+                "cn-m1",
+                "pos-rp1",
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert_eq!(r.result(), ("F", "RISK_DECLINED"), "{}", r.json);
+        assert_eq!(r.payment()["state"], "cancelled", "{}", r.json);
+        let id = r.payment()["id"].as_str().unwrap().to_string();
+        // The wallet debited its user, then reversed it.
+        let (_, _, user_after) = gw.sim_balances().await;
+        assert_eq!(user_after, user_before, "the user was not given back");
+        let entries = gw.mn_sim.entries().await.unwrap();
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.call == "authorize" && e.payment_id == id && e.status == "S")
+        );
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.call == "cancel" && e.payment_id == id && e.status == "S")
+        );
+        // The gateway's books: the reservation voided, nothing posted.
+        let after = gw.balances().await;
+        let pending: i64 = after.values().map(|b| b[0] + b[2]).sum();
+        assert_eq!(pending, 0, "{after:?}");
+        assert_eq!(gw.settlement_positions().await, BTreeMap::new());
+        // Both moments are in the trace: approved before money (the payer
+        // rule deferred), declined at authorisation.
+        let trace = gw
+            .op("GET", &format!("/v1/admin/payments/{id}/risk"), None)
+            .await;
+        let moments: Vec<(String, String)> = trace.json["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["moment"].as_str().unwrap().to_string(),
+                    d["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            moments,
+            vec![
+                ("before_money".to_string(), "approve".to_string()),
+                ("authorisation".to_string(), "decline".to_string())
+            ],
+            "{}",
+            trace.json
+        );
+        assert_eq!(
+            trace.json["decisions"][0]["decision"]["outcomes"][0]["status"],
+            "deferred"
+        );
+        let tb = gw.op("GET", "/v1/admin/ledger/trial-balance", None).await;
+        assert_eq!(tb.json["balanced"], true, "{}", tb.json);
+    })
+    .await;
+}

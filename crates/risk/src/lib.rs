@@ -468,10 +468,11 @@ impl RuleSet {
         })
     }
 
-    /// The counters the evaluation of these facts reads, each once.
-    pub fn counters(&self, facts: &Facts<'_>) -> Vec<CounterKey> {
+    /// The counters the evaluation of these facts reads, each once; only
+    /// the payer's rules' at the payer's moment (`payer_only`).
+    pub fn counters(&self, facts: &Facts<'_>, payer_only: bool) -> Vec<CounterKey> {
         let mut out = Vec::new();
-        for r in &self.rules {
+        for r in self.rules.iter().filter(|r| !payer_only || r.needs_payer()) {
             match r {
                 Rule::AmountLimit {
                     id,

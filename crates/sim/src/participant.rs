@@ -375,7 +375,7 @@ async fn handle(
                 auth.amount.currency.code(),
             );
             let account = user.unwrap_or_default();
-            book(
+            let mut answer = book(
                 inner,
                 &auth.request_id,
                 call,
@@ -384,7 +384,20 @@ async fn handle(
                 debit,
                 refusal,
             )
-            .await
+            .await?;
+            // Done: the wallet names its payer (the gateway's risk rules
+            // on the payer run now).
+            if answer.pointer("/result/status").and_then(|s| s.as_str()) == Some("S")
+                && let Role::Wallet { users } = &inner.sim.role
+                && let Some(u) = users.iter().find(|u| u.id == account)
+                && let Some(o) = answer.as_object_mut()
+            {
+                o.insert(
+                    "payer".into(),
+                    json!({"id": u.id, "name": u.name, "country": u.country}),
+                );
+            }
+            Ok(answer)
         }
         Call::Refund => {
             let refund: Refund = parse(body)?;

@@ -144,7 +144,7 @@ fn a_daily_limit_counts_what_came_before() {
     c.set("payer-daily", "payer:mn-wallet:u-1", 5, 990_001);
     assert!(fired(&run(&f, &c)).contains(&"payer-daily"));
     // The counters it reads are named for the store.
-    let keys = set().counters(&f);
+    let keys = set().counters(&f, false);
     assert!(keys.contains(&CounterKey {
         rule: "payer-daily".into(),
         key: "payer:mn-wallet:u-1".into(),
