@@ -1283,21 +1283,12 @@ async fn execute(
     let screened = crate::risk_rules::screen_payment(
         state,
         &id,
-        crate::risk_rules::PaymentFacts {
-            wallet: plan.wallet.clone(),
-            acquirer: plan.acquirer.clone(),
-            payer_id: (plan.mode == Mode::Mpm).then(|| plan.payer.id.clone()),
-            payer_name: (plan.mode == Mode::Mpm).then(|| plan.payer.name.clone()),
-            payer_country: plan.payer_country.clone(),
-            merchant_id: plan
-                .registry_id
-                .clone()
-                .unwrap_or_else(|| plan.merchant.merchant_id.clone()),
-            merchant_name: plan.merchant.name.clone(),
-            merchant_country: plan.merchant.country.clone(),
-            mcc: plan.merchant.mcc.clone(),
-            amount_minor: reporting_minor,
-        },
+        // The payer is known now in MPM only.
+        risk_facts(
+            &plan,
+            reporting_minor,
+            (plan.mode == Mode::Mpm).then(|| plan.payer.clone()),
+        ),
         crate::risk_rules::Moment::BeforeMoney,
     )
     .await?;
@@ -1632,6 +1623,35 @@ async fn execute(
     outcome
 }
 
+/// What the risk rules see of a planned payment; `payer` when it is known.
+fn risk_facts(
+    plan: &Plan,
+    reporting_minor: i64,
+    payer: Option<model::Payer>,
+) -> crate::risk_rules::PaymentFacts {
+    crate::risk_rules::PaymentFacts {
+        wallet: plan.wallet.clone(),
+        acquirer: plan.acquirer.clone(),
+        payer_country: payer
+            .as_ref()
+            .filter(|p| !p.country.is_empty())
+            .map_or_else(
+                || plan.payer_country.clone(),
+                |p| p.country.to_ascii_uppercase(),
+            ),
+        payer_id: payer.as_ref().map(|p| p.id.clone()),
+        payer_name: payer.map(|p| p.name).filter(|n| !n.is_empty()),
+        merchant_id: plan
+            .registry_id
+            .clone()
+            .unwrap_or_else(|| plan.merchant.merchant_id.clone()),
+        merchant_name: plan.merchant.name.clone(),
+        merchant_country: plan.merchant.country.clone(),
+        mcc: plan.merchant.mcc.clone(),
+        amount_minor: reporting_minor,
+    }
+}
+
 /// CPM's second moment: the payer the wallet named, screened by the
 /// payer's rules. On a decline the payment is cancelled — the
 /// authorisation reversed with the wallet, the reservation voided — and
@@ -1658,21 +1678,15 @@ async fn payer_declined(
     let decision = crate::risk_rules::screen_payment(
         state,
         id,
-        crate::risk_rules::PaymentFacts {
-            wallet: plan.wallet.clone(),
-            acquirer: plan.acquirer.clone(),
-            payer_id: Some(payer_id),
-            payer_name: text("name"),
-            payer_country: text("country").unwrap_or_else(|| plan.payer_country.clone()),
-            merchant_id: plan
-                .registry_id
-                .clone()
-                .unwrap_or_else(|| plan.merchant.merchant_id.clone()),
-            merchant_name: plan.merchant.name.clone(),
-            merchant_country: plan.merchant.country.clone(),
-            mcc: plan.merchant.mcc.clone(),
-            amount_minor: reporting,
-        },
+        risk_facts(
+            plan,
+            reporting,
+            Some(model::Payer {
+                id: payer_id,
+                name: text("name").unwrap_or_default(),
+                country: text("country").unwrap_or_else(|| plan.payer_country.clone()),
+            }),
+        ),
         crate::risk_rules::Moment::Authorisation,
     )
     .await?;
