@@ -353,8 +353,9 @@ pub async fn recover_payment(
     match payment::recovery(record.state) {
         Recovery::Nothing | Recovery::AwaitOperator => Ok(None),
         Recovery::Fail | Recovery::VoidAndFail => {
-            // Nothing was sent downstream: give back whatever was reserved.
-            books(state, &id, Books::Void).await?;
+            // Nothing was sent downstream. The state moves first: a request
+            // still running it then cannot send it (its next move loses the
+            // compare-and-set), and only then is the reservation given back.
             let v = step(
                 state,
                 &record,
@@ -364,6 +365,7 @@ pub async fn recover_payment(
             )
             .await?;
             if v.is_some() {
+                books(state, &id, Books::Void).await?;
                 release_order(state, &record).await;
             }
             Ok(moved(v, PayState::Failed))

@@ -705,6 +705,16 @@ fn postgres_db(point: &str) -> Option<String> {
     Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
 
+/// Remove a SQLite test database's directory.
+fn drop_sqlite(db: &str) {
+    if let Some(dir) = db
+        .strip_prefix("sqlite://")
+        .and_then(|f| std::path::Path::new(f).parent())
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 fn drop_schema(db: &str) {
     if let Some((base, schema)) = db.split_once("?options=-c%20search_path%3D") {
         let _ = Command::new("psql")
@@ -722,9 +732,11 @@ fn drop_schema(db: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_in_the_middle_of_a_close_the_cycle_is_as_it_was() {
-    tokio::time::timeout(2 * LIMIT, crash_mid_close(&sqlite_db("mid_close"), false))
+    let db = sqlite_db("mid_close");
+    tokio::time::timeout(2 * LIMIT, crash_mid_close(&db, false))
         .await
         .expect("mid_close on SQLite in time");
+    drop_sqlite(&db);
     if let Some(db) = postgres_db("mid_close") {
         tokio::time::timeout(2 * LIMIT, crash_mid_close(&db, true))
             .await
@@ -734,9 +746,11 @@ async fn killed_in_the_middle_of_a_close_the_cycle_is_as_it_was() {
 }
 
 async fn both(point: &str, expect: Expect) {
-    tokio::time::timeout(2 * LIMIT, crash_at(point, expect, &sqlite_db(point), false))
+    let db = sqlite_db(point);
+    tokio::time::timeout(2 * LIMIT, crash_at(point, expect, &db, false))
         .await
         .unwrap_or_else(|_| panic!("{point} on SQLite: over {:?}", 2 * LIMIT));
+    drop_sqlite(&db);
     if let Some(db) = postgres_db(point) {
         tokio::time::timeout(2 * LIMIT, crash_at(point, expect, &db, true))
             .await
