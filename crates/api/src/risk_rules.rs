@@ -475,6 +475,35 @@ impl PaymentFacts {
     }
 }
 
+/// How far back a payer's history goes (its average amount).
+pub const HISTORY_DAYS: i64 = 90;
+const DAY_MS: i64 = 86_400_000;
+
+/// The hour in the merchant's time zone (its country's), if known.
+fn local_hour(country: &str, now: i64) -> Option<u8> {
+    let zone = risk::country_time_zone(country)?;
+    let zoned = jiff::Timestamp::from_millisecond(now).ok()?.in_tz(zone).ok()?;
+    u8::try_from(zoned.hour()).ok()
+}
+
+/// The anomaly features of what the store knows of the payer: a payer
+/// never counted is new (`None`); the corridors of the last day with this
+/// payment's.
+fn history_of(h: &store::PayerHistory, corridor: &str) -> Option<History> {
+    if h.count <= 0 {
+        return None;
+    }
+    let mut corridors: Vec<&str> = h.corridors.iter().map(String::as_str).collect();
+    if !corridors.contains(&corridor) {
+        corridors.push(corridor);
+    }
+    Some(History {
+        count: h.count,
+        total_minor: h.total_minor,
+        corridors_24h: u32::try_from(corridors.len()).unwrap_or(u32::MAX),
+    })
+}
+
 /// The start of a counter's window: the current day, month or year in the
 /// clearing time zone, or the last n seconds.
 fn since_ms(window: risk::Window, time_zone: &str, now: i64) -> i64 {
@@ -553,22 +582,33 @@ pub async fn screen_payment(
             rule: k.rule.clone(),
             key: k.key.clone(),
             since_ms: since_ms(k.window, &state.payments.time_zone, now),
+            release_on: k.release.as_str().into(),
         })
         .collect();
+    // The payer's history, where the anomaly score reads it: kept (and
+    // added to) once the payer is known.
+    let corridor = format!("{}-{}", facts.payer_country, facts.merchant_country);
+    let history = risk::payer_key(&facts.facts())
+        .filter(|_| rules.needs_history())
+        .map(|key| store::HistoryRequest {
+            key,
+            corridor: corridor.clone(),
+            since_ms: now.saturating_sub(HISTORY_DAYS * DAY_MS),
+            corridors_since_ms: now.saturating_sub(DAY_MS),
+        });
+    let hour = local_hour(&facts.merchant_country, now);
     let (amount, id) = (facts.amount_minor, payment_id.to_string());
     let decision = state
         .store
-        .risk_check(windows, payment_id, amount, now, move |values| {
+        .risk_check(windows, history, payment_id, amount, now, move |values, seen| {
             let mut counters = Counters::default();
             for (k, (count, sum)) in keys.iter().zip(values) {
                 counters.set(&k.rule, &k.key, *count, *sum);
             }
-            let d = rules.evaluate(
-                &facts.facts(),
-                &counters,
-                loaded.screen.as_ref(),
-                payer_only,
-            );
+            let mut f = facts.facts();
+            f.merchant_local_hour = hour;
+            f.history = seen.and_then(|h| history_of(&h, &corridor));
+            let d = rules.evaluate(&f, &counters, loaded.screen.as_ref(), payer_only);
             let row = store::DecisionRow {
                 payment_id: id,
                 moment: moment.as_str().into(),

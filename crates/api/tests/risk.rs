@@ -6,6 +6,7 @@
 
 mod common;
 
+use api::risk_rules::{self, Moment, PaymentFacts};
 use api::router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -302,5 +303,214 @@ async fn rules_load_whole_or_not_at_all_and_every_node_follows() {
         )
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+fn payment_facts(payer: &str, amount_minor: i64, merchant_country: &str) -> PaymentFacts {
+    PaymentFacts {
+        wallet: "mn-wallet".into(),
+        acquirer: "cn-acq".into(),
+        payer_id: Some(payer.into()),
+        payer_name: Some("Bat Erdene".into()),
+        payer_country: "MN".into(),
+        merchant_id: "gm-1".into(),
+        merchant_name: "ERLIAN HOTPOT".into(),
+        merchant_country: merchant_country.into(),
+        mcc: "5812".into(),
+        amount_minor,
+    }
+}
+
+/// A rule set whose every rule id carries its version, and whose limit
+/// is the version's number: a decision taken from a half-loaded set would
+/// mix them.
+fn versioned_rules(n: u32) -> String {
+    format!(
+        r#"
+version = "hot-{n}"
+currency = "CNY"
+
+[[rule]]
+kind = "amount_limit"
+id = "single-hot-{n}"
+action = "decline"
+scope = "corridor"
+corridor = "MN-CN"
+period = "single"
+max = "{n}.00"
+
+[[rule]]
+kind = "mcc_restriction"
+id = "mcc-hot-{n}"
+action = "review"
+corridor = "MN-CN"
+mccs = ["7995"]
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hot_reload_under_traffic_never_evaluates_a_half_loaded_set() {
+    for store in store::testing::engines("risk_hot").await {
+        let keys = common::keys(store.clone()).await;
+        let traffic = common::state_with(store.clone(), keys.clone());
+        let operator = common::state_with(store.clone(), keys);
+        let (_, token) = store
+            .token_create(store::Role::Operator, "ops", 1)
+            .await
+            .unwrap();
+        let load = |n: u32| {
+            let (operator, token) = (operator.clone(), token.clone());
+            async move {
+                let (status, body) = send(
+                    &operator,
+                    "PUT",
+                    "/v1/admin/risk/rules",
+                    &token,
+                    "application/toml",
+                    versioned_rules(n),
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        };
+        load(1).await;
+        traffic.risk_rules.refresh(&store).await.unwrap();
+
+        // Payments screened on one node while the operator loads nine
+        // more versions through the other, which the first follows.
+        let payments = {
+            let (traffic, store) = (traffic.clone(), store.clone());
+            tokio::spawn(async move {
+                for i in 0..120_i64 {
+                    let id = format!("hot-{i}");
+                    // 5.00 CNY: above version 1..4's limit, within 5..10's.
+                    risk_rules::screen_payment(
+                        &traffic,
+                        &id,
+                        payment_facts("u-hot", 500, "CN"),
+                        Moment::BeforeMoney,
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
+                    if i % 4 == 0 {
+                        traffic.risk_rules.refresh(&store).await.unwrap();
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        for n in 2..=10 {
+            load(n).await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        payments.await.unwrap();
+
+        let mut versions = std::collections::BTreeSet::new();
+        for i in 0..120 {
+            let rows = store.risk_decisions(&format!("hot-{i}")).await.unwrap();
+            assert_eq!(rows.len(), 1);
+            let d: Value = serde_json::from_str(&rows[0].decision).unwrap();
+            let n: u32 = rows[0].version.trim_start_matches("hot-").parse().unwrap();
+            let ids: Vec<&str> = d["outcomes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["rule"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                ids,
+                vec![format!("single-hot-{n}"), format!("mcc-hot-{n}")],
+                "decision {i} mixes sets: {d}"
+            );
+            let expected = if n < 5 { "decline" } else { "approve" };
+            assert_eq!(rows[0].action, expected, "decision {i} of version {n}");
+            versions.insert(n);
+        }
+        assert!(
+            versions.len() >= 2,
+            "the traffic saw the reload: {versions:?}"
+        );
+    }
+}
+
+const ANOMALY_RULES: &str = r#"
+version = "anomaly-1"
+currency = "CNY"
+
+[[rule]]
+kind = "anomaly"
+id = "anomaly"
+action = "review"
+threshold = 60
+"#;
+
+#[tokio::test]
+async fn the_anomaly_score_reads_the_payers_history_and_the_merchants_hour() {
+    for store in store::testing::engines("risk_anomaly").await {
+        let state = common::state(store.clone()).await;
+        let (_, token) = store
+            .token_create(store::Role::Operator, "ops", 1)
+            .await
+            .unwrap();
+        let (status, body) = send(
+            &state,
+            "PUT",
+            "/v1/admin/risk/rules",
+            &token,
+            "application/toml",
+            ANOMALY_RULES.into(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let screen = |id: &'static str, amount: i64, country: &'static str| {
+            let state = state.clone();
+            async move {
+                risk_rules::screen_payment(
+                    &state,
+                    id,
+                    payment_facts("u-an", amount, country),
+                    Moment::BeforeMoney,
+                )
+                .await
+                .unwrap()
+                .unwrap()
+            }
+        };
+        // The night feature, in the merchant's zone (checked against the
+        // clock, so the test holds at any hour).
+        let night = |country: &str| {
+            let zone = risk::country_time_zone(country).unwrap();
+            let hour = jiff::Timestamp::now().in_tz(zone).unwrap().hour();
+            if hour < 5 { 20 } else { 0 }
+        };
+        let anomaly = |d: &risk::Decision| {
+            d.outcomes
+                .iter()
+                .find(|o| o.rule == "anomaly")
+                .unwrap()
+                .saw
+                .clone()
+        };
+        // A payer never seen: +20.
+        let first = screen("an-1", 10_000, "CN").await;
+        assert_eq!(first.score, 20 + night("CN"), "{}", anomaly(&first));
+        assert!(anomaly(&first).contains("a payer never seen +20"));
+        // Known now, at their average: nothing.
+        let second = screen("an-2", 10_000, "CN").await;
+        assert_eq!(second.score, night("CN"), "{}", anomaly(&second));
+        // Ten times the average (10,000): +40; three corridors in a day,
+        // this one's included: +20.
+        screen("an-3", 10_000, "TH").await;
+        let big = screen("an-4", 100_000, "SG").await;
+        assert_eq!(big.score, 60 + night("SG"), "{}", anomaly(&big));
+        assert!(anomaly(&big).contains("at least 10x the payer's average 10000"));
+        assert!(anomaly(&big).contains("3 corridors in 24h"));
+        assert_eq!(big.action, risk::Action::Review);
+        // Three times, not ten: +20.
+        // (the average is now 130,000 / 4 = 32,500)
+        let mid = screen("an-5", 150_000, "SG").await;
+        assert!(anomaly(&mid).contains("at least 3x"), "{}", anomaly(&mid));
     }
 }

@@ -18,6 +18,9 @@
 //! is `deferred`, not passed.
 
 pub mod screen;
+mod zones;
+
+pub use zones::country_time_zone;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -82,6 +85,31 @@ pub enum Subject {
     Merchant,
 }
 
+/// When a counted payment stops counting (an amount limit's or a velocity
+/// rule's `release`). By default it never does: an attempt that failed is
+/// still an attempt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Release {
+    #[default]
+    Never,
+    /// A payment that ends failed or cancelled no longer counts.
+    Cancel,
+    /// That, and a refund takes its share off the amount (a full refund
+    /// takes the payment off the count too).
+    CancelAndRefund,
+}
+
+impl Release {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Release::Never => "never",
+            Release::Cancel => "cancel",
+            Release::CancelAndRefund => "cancel_and_refund",
+        }
+    }
+}
+
 /// A field a list rule looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +155,8 @@ pub enum Rule {
         period: Period,
         /// Major units, e.g. "50000.00".
         max: String,
+        #[serde(default)]
+        release: Release,
     },
     /// More than `max_count` payments, or more than `max_amount`, of one
     /// payer or merchant within the last `window_s` seconds (this one
@@ -140,6 +170,8 @@ pub enum Rule {
         max_count: Option<u32>,
         #[serde(default)]
         max_amount: Option<String>,
+        #[serde(default)]
+        release: Release,
     },
     /// Any value of `values` in `field`.
     BlockList {
@@ -341,8 +373,15 @@ impl RuleSet {
                     participant,
                     period,
                     max,
+                    release,
                     ..
                 } => {
+                    if *period == Period::Single && *release != Release::Never {
+                        return Err(at(
+                            line,
+                            "release needs a period: a single limit counts nothing".into(),
+                        ));
+                    }
                     if let Some(c) = corridor
                         && !corridor_ok(c)
                     {
@@ -363,7 +402,6 @@ impl RuleSet {
                     if *scope != Scope::Participant && participant.is_some() {
                         return Err(at(line, "participant belongs to scope participant".into()));
                     }
-                    let _ = period;
                     limit.1 = Some(amount(line, "max", max)?);
                 }
                 Rule::Velocity {
@@ -468,6 +506,12 @@ impl RuleSet {
         })
     }
 
+    /// Whether the evaluation reads the payer's history (an anomaly rule
+    /// is in the set).
+    pub fn needs_history(&self) -> bool {
+        self.rules.iter().any(|r| matches!(r, Rule::Anomaly { .. }))
+    }
+
     /// The counters the evaluation of these facts reads, each once; only
     /// the payer's rules' at the payer's moment (`payer_only`).
     pub fn counters(&self, facts: &Facts<'_>, payer_only: bool) -> Vec<CounterKey> {
@@ -480,6 +524,7 @@ impl RuleSet {
                     period,
                     corridor,
                     participant,
+                    release,
                     ..
                 } if *period != Period::Single => {
                     if !applies(corridor.as_deref(), participant.as_deref(), facts) {
@@ -492,12 +537,14 @@ impl RuleSet {
                         rule: id.clone(),
                         key,
                         window: Window::Period(*period),
+                        release: *release,
                     });
                 }
                 Rule::Velocity {
                     id,
                     subject,
                     window_s,
+                    release,
                     ..
                 } => {
                     if let Some(key) = subject_key(*subject, facts) {
@@ -505,6 +552,7 @@ impl RuleSet {
                             rule: id.clone(),
                             key,
                             window: Window::Seconds(*window_s),
+                            release: *release,
                         });
                     }
                 }
@@ -660,7 +708,16 @@ impl RuleSet {
                     *corridor == here && self.lists.get(i).is_some_and(|l| l.contains(f.mcc));
                 (fired, format!("corridor {here}, mcc {}", f.mcc))
             }
-            Rule::Anomaly { threshold, .. } => (score >= *threshold, format!("score {score}")),
+            Rule::Anomaly { threshold, .. } => {
+                let why: Vec<String> = anomaly_features(f)
+                    .into_iter()
+                    .map(|(points, what)| format!("{what} +{points}"))
+                    .collect();
+                (
+                    score >= *threshold,
+                    format!("score {score} against {threshold} ({})", why.join(", ")),
+                )
+            }
             Rule::Sanctions {
                 fields, threshold, ..
             } => {
@@ -708,6 +765,12 @@ fn scope_key(scope: Scope, f: &Facts<'_>) -> Option<String> {
     }
 }
 
+/// The key a payer's counters and history are kept under (a payer id is
+/// its wallet's); `None` until the payer is known.
+pub fn payer_key(f: &Facts<'_>) -> Option<String> {
+    subject_key(Subject::Payer, f)
+}
+
 /// The counter key of a velocity rule's subject (a payer is its wallet's).
 fn subject_key(subject: Subject, f: &Facts<'_>) -> Option<String> {
     match subject {
@@ -731,25 +794,38 @@ fn field_value<'a>(field: Field, f: &Facts<'a>) -> Option<&'a str> {
 /// night in the merchant's time zone, 00:00–05:00 (20), three or more
 /// corridors in a day (20).
 pub fn anomaly_score(f: &Facts<'_>) -> u32 {
-    let mut score = 0;
+    anomaly_features(f).iter().map(|(points, _)| points).sum::<u32>().min(100)
+}
+
+/// The features that add to the anomaly score, with their points and what
+/// was seen (the trace).
+pub fn anomaly_features(f: &Facts<'_>) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
     match &f.history {
         Some(h) if h.count > 0 => {
             let average = h.total_minor / h.count.max(1);
-            if average > 0 && f.amount_minor >= average.saturating_mul(10) {
-                score += 40;
-            } else if average > 0 && f.amount_minor >= average.saturating_mul(3) {
-                score += 20;
+            for (times, points) in [(10, 40), (3, 20)] {
+                if average > 0 && f.amount_minor >= average.saturating_mul(times) {
+                    out.push((
+                        points,
+                        format!(
+                            "amount {} at least {times}x the payer's average {average}",
+                            f.amount_minor
+                        ),
+                    ));
+                    break;
+                }
             }
             if h.corridors_24h >= 3 {
-                score += 20;
+                out.push((20, format!("{} corridors in 24h", h.corridors_24h)));
             }
         }
-        _ => score += 20,
+        _ => out.push((20, "a payer never seen".into())),
     }
-    if f.merchant_local_hour.is_some_and(|h| h < 5) {
-        score += 20;
+    if let Some(h) = f.merchant_local_hour.filter(|h| *h < 5) {
+        out.push((20, format!("{h:02}h in the merchant's time zone")));
     }
-    score.min(100)
+    out
 }
 
 /// Everything a rule may look at. Amounts in minor units of the rule
@@ -788,6 +864,8 @@ pub struct CounterKey {
     pub rule: String,
     pub key: String,
     pub window: Window,
+    /// When the payment stops counting.
+    pub release: Release,
 }
 
 /// The time a counter covers.

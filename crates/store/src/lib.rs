@@ -51,7 +51,10 @@ pub use crate::payments::{
     HistoryEntry, NewPayment, PAYMENT_DETAIL_CHARS_MAX, PAYMENT_ID_CHARS_MAX, PAYMENT_LIST_MAX,
     PaymentRecord,
 };
-pub use crate::risk::{ALERT_LIST_MAX, CounterWindow, DecisionRow, RiskAlert, RiskSet};
+pub use crate::risk::{
+    ALERT_LIST_MAX, CounterWindow, DecisionRow, HISTORY_CORRIDORS_MAX, HistoryRequest, PayerHistory,
+    RiskAlert, RiskSet, kept_share,
+};
 pub use crate::routes::RouteRecord;
 pub use crate::terms::{PaymentTerms, RefundClaim, RefundRecord};
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};

@@ -452,6 +452,9 @@ impl Store {
                 .bind(now_ms)
                 .execute(&mut *conn)
                 .await?;
+                if matches!(to, State::Failed | State::Cancelled) {
+                    crate::risk::release_on_cancel(conn, &id).await?;
+                }
                 if to.is_final() {
                     // The outbox: told to the initiator, and to the other
                     // party once a downstream call involved it.

@@ -37,7 +37,40 @@ pub struct CounterWindow {
     pub rule: String,
     pub key: String,
     pub since_ms: i64,
+    /// When the payment stops counting: `never`, `cancel` or
+    /// `cancel_and_refund` (the rule's `release`).
+    pub release_on: String,
 }
+
+/// Where a payer's history is kept and what this payment adds to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRequest {
+    /// The payer's key.
+    pub key: String,
+    /// This payment's corridor (`MN-CN`).
+    pub corridor: String,
+    /// The history counts payments since then.
+    pub since_ms: i64,
+    /// Corridors are counted since then (a day ago).
+    pub corridors_since_ms: i64,
+}
+
+/// What the store knows of a payer before this payment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PayerHistory {
+    pub count: i64,
+    /// Sum of the payer's amounts (the rule set's currency, minor units).
+    pub total_minor: i64,
+    /// The corridors the payer used lately (at most `HISTORY_CORRIDORS_MAX`).
+    pub corridors: Vec<String>,
+}
+
+/// The counter a payer's history is kept in: its name starts with a
+/// control character, which no rule id (printable ASCII) can hold.
+pub const HISTORY_RULE: &str = "\u{1}payer_history";
+
+/// Most recent corridors a payer's history reads.
+pub const HISTORY_CORRIDORS_MAX: i64 = 16;
 
 /// A decision as kept with its payment.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -175,6 +208,7 @@ impl Store {
     pub async fn risk_check<T, F>(
         &self,
         windows: Vec<CounterWindow>,
+        history: Option<HistoryRequest>,
         payment_id: &str,
         amount: i64,
         now_ms: i64,
@@ -182,15 +216,19 @@ impl Store {
     ) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&[(i64, i64)]) -> (T, bool, DecisionRow) + Send + 'static,
+        F: FnOnce(&[(i64, i64)], Option<PayerHistory>) -> (T, bool, DecisionRow) + Send + 'static,
     {
         let engine = self.engine();
         let payment_id = payment_id.to_string();
         self.write(move |conn| {
             Box::pin(async move {
                 if engine == crate::Engine::Postgres {
-                    let mut keys: Vec<String> =
-                        windows.iter().map(|w| format!("{}\u{1}{}", w.rule, w.key)).collect();
+                    let mut keys: Vec<String> = windows
+                        .iter()
+                        .map(|w| (w.rule.as_str(), w.key.as_str()))
+                        .chain(history.iter().map(|h| (HISTORY_RULE, h.key.as_str())))
+                        .map(|(rule, key)| format!("{rule}\u{1}{key}"))
+                        .collect();
                     keys.sort();
                     keys.dedup();
                     for k in keys {
@@ -202,29 +240,31 @@ impl Store {
                 }
                 let mut values = Vec::with_capacity(windows.len());
                 for w in &windows {
-                    let (count, sum): (i64, i64) = sqlx::query_as(
-                        "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(amount), 0) AS BIGINT) \
-                         FROM risk_events WHERE rule = $1 AND counter_key = $2 AND at_ms >= $3",
-                    )
-                    .bind(&w.rule)
-                    .bind(&w.key)
-                    .bind(w.since_ms)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    values.push((count, sum));
+                    values.push(window_sum(conn, &w.rule, &w.key, w.since_ms).await?);
                 }
-                let (answer, approved, row) = decide(&values);
+                let seen = match &history {
+                    Some(h) => Some(payer_history(conn, h).await?),
+                    None => None,
+                };
+                let (answer, approved, row) = decide(&values, seen);
                 if approved {
-                    for w in &windows {
+                    let corridor = history.as_ref().map(|h| h.corridor.clone()).unwrap_or_default();
+                    let events = windows
+                        .iter()
+                        .map(|w| (w.rule.as_str(), w.key.as_str(), w.release_on.as_str()))
+                        .chain(history.iter().map(|h| (HISTORY_RULE, h.key.as_str(), "never")));
+                    for (rule, key, release_on) in events {
                         sqlx::query(
-                            "INSERT INTO risk_events (rule, counter_key, at_ms, amount, payment_id) \
-                             VALUES ($1, $2, $3, $4, $5)",
+                            "INSERT INTO risk_events (rule, counter_key, at_ms, amount, payment_id, units, release_on, source, corridor) \
+                             VALUES ($1, $2, $3, $4, $5, 1, $6, 'payment', $7)",
                         )
-                        .bind(&w.rule)
-                        .bind(&w.key)
+                        .bind(rule)
+                        .bind(key)
                         .bind(now_ms)
                         .bind(amount)
                         .bind(&payment_id)
+                        .bind(release_on)
+                        .bind(&corridor)
                         .execute(&mut *conn)
                         .await?;
                     }
@@ -258,6 +298,149 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+}
+
+/// A window's (count, amount): releases count negative.
+async fn window_sum(
+    conn: &mut sqlx::AnyConnection,
+    rule: &str,
+    key: &str,
+    since_ms: i64,
+) -> Result<(i64, i64), StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(units), 0) AS BIGINT), CAST(COALESCE(SUM(amount), 0) AS BIGINT) \
+         FROM risk_events WHERE rule = $1 AND counter_key = $2 AND at_ms >= $3",
+    )
+    .bind(rule)
+    .bind(key)
+    .bind(since_ms)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+async fn payer_history(
+    conn: &mut sqlx::AnyConnection,
+    h: &HistoryRequest,
+) -> Result<PayerHistory, StoreError> {
+    let (count, total_minor) = window_sum(conn, HISTORY_RULE, &h.key, h.since_ms).await?;
+    let corridors: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT corridor FROM risk_events \
+         WHERE rule = $1 AND counter_key = $2 AND at_ms >= $3 ORDER BY corridor LIMIT $4",
+    )
+    .bind(HISTORY_RULE)
+    .bind(&h.key)
+    .bind(h.corridors_since_ms)
+    .bind(HISTORY_CORRIDORS_MAX)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(PayerHistory {
+        count,
+        total_minor,
+        corridors: corridors.into_iter().map(|(c,)| c).collect(),
+    })
+}
+
+/// Release the counters of a payment that ended failed or cancelled,
+/// where its rules said so: the rest of each event (what refunds have not
+/// already taken off) goes, once. In the caller's transaction.
+pub(crate) async fn release_on_cancel(
+    conn: &mut sqlx::AnyConnection,
+    payment_id: &str,
+) -> Result<(), StoreError> {
+    release(conn, payment_id, "cancel", None).await
+}
+
+/// Release a refund's share of a payment's counters, where its rules said
+/// so: `refunded_after` of `total` (merchant currency) is now refunded;
+/// each event keeps the part not refunded, and leaves the count once fully
+/// refunded. Once per refund. In the caller's transaction.
+pub(crate) async fn release_on_refund(
+    conn: &mut sqlx::AnyConnection,
+    payment_id: &str,
+    refund_id: &str,
+    refunded_after: i64,
+    total: i64,
+) -> Result<(), StoreError> {
+    release(
+        conn,
+        payment_id,
+        &format!("refund:{refund_id}"),
+        Some((refunded_after, total)),
+    )
+    .await
+}
+
+async fn release(
+    conn: &mut sqlx::AnyConnection,
+    payment_id: &str,
+    source: &str,
+    refund: Option<(i64, i64)>,
+) -> Result<(), StoreError> {
+    let done: Option<(i64,)> = sqlx::query_as(
+        "SELECT CAST(1 AS BIGINT) FROM risk_events WHERE payment_id = $1 AND source = $2 LIMIT 1",
+    )
+    .bind(payment_id)
+    .bind(source)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let releasing: &[&str] = match refund {
+        None => &["cancel", "cancel_and_refund"],
+        Some(_) => &["cancel_and_refund"],
+    };
+    // Each counted event, with what is left of it after earlier releases.
+    let events: Vec<(String, String, i64, i64, i64, String)> = sqlx::query_as(
+        "SELECT e.rule, e.counter_key, e.at_ms, e.amount, \
+         CAST(COALESCE((SELECT SUM(r.amount) FROM risk_events r WHERE r.payment_id = e.payment_id \
+           AND r.rule = e.rule AND r.counter_key = e.counter_key AND r.source <> 'payment'), 0) AS BIGINT), \
+         e.release_on \
+         FROM risk_events e WHERE e.payment_id = $1 AND e.source = 'payment' ORDER BY e.rule, e.counter_key",
+    )
+    .bind(payment_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (rule, key, at_ms, amount, released, release_on) in events {
+        if !releasing.contains(&release_on.as_str()) {
+            continue;
+        }
+        let left = amount.saturating_add(released);
+        let (take, units) = match refund {
+            None => (left, 1),
+            Some((after, total)) => {
+                let keep = kept_share(amount, after, total);
+                (left.saturating_sub(keep).max(0), i64::from(after >= total))
+            }
+        };
+        if take == 0 && units == 0 {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO risk_events (rule, counter_key, at_ms, amount, payment_id, units, release_on, source, corridor) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'never', $7, '')",
+        )
+        .bind(&rule)
+        .bind(&key)
+        .bind(at_ms)
+        .bind(-take)
+        .bind(payment_id)
+        .bind(-units)
+        .bind(source)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What an event of `amount` keeps once `refunded` of `total` is refunded:
+/// the unrefunded share, rounded down (the last refund takes the rest).
+pub fn kept_share(amount: i64, refunded: i64, total: i64) -> i64 {
+    if total <= 0 || refunded >= total {
+        return 0;
+    }
+    let kept = i128::from(amount) * i128::from(total - refunded.max(0)) / i128::from(total);
+    i64::try_from(kept).unwrap_or(amount)
 }
 
 async fn insert_alert(conn: &mut sqlx::AnyConnection, a: &RiskAlert) -> Result<(), StoreError> {

@@ -267,6 +267,16 @@ impl Store {
                         "refund {r} does not hold payment {p}'s claim"
                     )));
                 }
+                if kept {
+                    let (refunded, total): (i64, i64) = sqlx::query_as(
+                        "SELECT t.refunded_minor, p.merchant_amount FROM payment_terms t \
+                         JOIN payments p ON p.id = t.payment_id WHERE t.payment_id = $1",
+                    )
+                    .bind(&p)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    crate::risk::release_on_refund(conn, &p, &r, refunded, total).await?;
+                }
                 Ok(())
             })
         })

@@ -30,8 +30,85 @@ pub fn unique() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Two nodes' stores on one database.
+#[derive(Debug)]
+pub struct NodePair {
+    pub first: Store,
+    pub second: Store,
+    /// The SQLite file, if that is the engine.
+    file: Option<std::path::PathBuf>,
+}
+
+impl NodePair {
+    /// Close both pools and remove the SQLite file and its journals.
+    pub async fn cleanup(self) {
+        self.first.close().await;
+        self.second.close().await;
+        if let Some(file) = self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = file.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
+}
+
+/// Two nodes' stores on one database, of each engine available: two
+/// connection pools on one SQLite file (in the system's temporary folder),
+/// and on one PostgreSQL schema, as two gateway processes would have.
+pub async fn node_pairs(test: &str) -> Vec<NodePair> {
+    let file = std::env::temp_dir().join(format!(
+        "unigate-{test}-{}-{}.db",
+        std::process::id(),
+        unique()
+    ));
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let first = Store::open(&url, StoreOptions::default())
+        .await
+        .expect("sqlite file");
+    let second = Store::connect(&url, StoreOptions::default())
+        .await
+        .expect("sqlite file, second pool");
+    let mut out = vec![NodePair {
+        first,
+        second,
+        file: Some(file),
+    }];
+    match std::env::var("UNIGATE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => {
+            let scoped = postgres_schema(&url, test).await;
+            let first = Store::open(&scoped, StoreOptions::default())
+                .await
+                .expect("migrated PostgreSQL");
+            let second = Store::connect(&scoped, StoreOptions::default())
+                .await
+                .expect("PostgreSQL, second pool");
+            out.push(NodePair {
+                first,
+                second,
+                file: None,
+            });
+        }
+        _ => eprintln!(
+            "!!! {test}: UNIGATE_TEST_POSTGRES_URL is not set: the PostgreSQL half of this test was SKIPPED"
+        ),
+    }
+    out
+}
+
 /// A schema of its own on the test PostgreSQL, so tests run in parallel.
 pub async fn postgres(url: &str, test: &str) -> Store {
+    let scoped = postgres_schema(url, test).await;
+    let store = Store::open(&scoped, StoreOptions::default())
+        .await
+        .expect("migrated PostgreSQL");
+    assert_eq!(store.engine(), Engine::Postgres);
+    store
+}
+
+/// Create a fresh schema and return the URL that works in it.
+async fn postgres_schema(url: &str, test: &str) -> String {
     let schema = format!(
         "t_{}_{}_{}",
         test.chars()
@@ -66,10 +143,5 @@ pub async fn postgres(url: &str, test: &str) -> Store {
         .expect("create schema");
     admin.close().await;
     let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let store = Store::open(&scoped, StoreOptions::default())
-        .await
-        .expect("migrated PostgreSQL");
-    assert_eq!(store.engine(), Engine::Postgres);
-    store
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }

@@ -20,6 +20,7 @@ action = "decline"
 scope = "payer"
 period = "daily"
 max = "10000.00"
+release = "cancel_and_refund"
 
 [[rule]]
 kind = "velocity"
@@ -149,6 +150,7 @@ fn a_daily_limit_counts_what_came_before() {
         rule: "payer-daily".into(),
         key: "payer:mn-wallet:u-1".into(),
         window: Window::Period(Period::Daily),
+        release: Release::CancelAndRefund,
     }));
     assert!(
         keys.iter().all(|k| k.rule != "single-mn-cn"),
@@ -307,6 +309,20 @@ fn bad_files_are_refused_with_their_line() {
         ),
         3,
         "max",
+    );
+    refuse(
+        &format!(
+            "{head}[[rule]]\nkind = \"amount_limit\"\nid = \"x\"\naction = \"decline\"\nscope = \"payer\"\nperiod = \"single\"\nmax = \"5\"\nrelease = \"cancel\"\n"
+        ),
+        3,
+        "release needs a period",
+    );
+    refuse(
+        &format!(
+            "{head}[[rule]]\nkind = \"velocity\"\nid = \"v\"\naction = \"review\"\nsubject = \"payer\"\nwindow_s = 60\nrelease = \"sometimes\"\nmax_count = 2\n"
+        ),
+        3,
+        "sometimes",
     );
     refuse(
         &format!(

@@ -12,6 +12,7 @@ mod ledger;
 mod migrations;
 mod participants;
 mod payments;
+mod risk;
 mod routes;
 mod tokens;
 mod writes;
