@@ -98,7 +98,7 @@ impl From<ClearingError> for ApiError {
     }
 }
 
-fn check_date(date: &str) -> Result<jiff::civil::Date, ClearingError> {
+pub(crate) fn check_date(date: &str) -> Result<jiff::civil::Date, ClearingError> {
     if date.len() != 10 {
         return Err(ClearingError::BadDate(date.chars().take(32).collect()));
     }
@@ -127,7 +127,10 @@ pub async fn cycle(
 
 /// The date before a cycle's, and the time its late movements fall in:
 /// from the previous date's cut-off to its own.
-fn window(config: &PaymentsConfig, date: &str) -> Result<(String, (i64, i64)), ClearingError> {
+pub(crate) fn window(
+    config: &PaymentsConfig,
+    date: &str,
+) -> Result<(String, (i64, i64)), ClearingError> {
     let day = check_date(date)?;
     let before = day
         .yesterday()
@@ -583,7 +586,7 @@ fn row(
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -652,6 +655,8 @@ pub async fn close_due(state: &AppState) -> Result<u64, ApiError> {
             Err(e) => tracing::warn!(cycle = %date, error = %e, "closing a clearing cycle failed"),
         }
     }
+    // Each closed cycle's daily regulatory report (docs/reports.md).
+    crate::reports::make_missing(state).await?;
     Ok(closed)
 }
 
@@ -827,6 +832,18 @@ pub async fn close_now(
         body.early,
     )
     .await?;
+    // Its daily report; a failure here is retried by the close job.
+    if let Err(e) = crate::reports::make_daily(
+        &state.store,
+        &state.payments,
+        &state.fx.reporting_currency,
+        &state.node_id,
+        &date,
+    )
+    .await
+    {
+        tracing::warn!(cycle = %date, error = ?e, "making the daily report failed");
+    }
     let c = state
         .store
         .cycle_get(&date)
@@ -913,13 +930,15 @@ pub async fn instructions_export(
 }
 
 fn csv_response(body: String, name: &str) -> Response {
+    download(body, name, "text/csv; charset=utf-8")
+}
+
+/// A file to download, its SHA-256 in `X-Content-SHA256`.
+pub(crate) fn download(body: String, name: &str, content_type: &'static str) -> Response {
     let sha = hex(&sha2::Sha256::digest(body.as_bytes()));
     let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

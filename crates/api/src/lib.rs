@@ -24,6 +24,7 @@ pub mod payments;
 pub mod problem;
 pub mod recovery;
 pub mod refunds;
+pub mod reports;
 pub mod result;
 pub mod risk_rules;
 pub mod routes;
@@ -190,7 +191,13 @@ pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 35 * 86_400_000;
         clearing::settle_now,
         clearing::instructions_export,
         clearing::reconciliation_admin,
-        clearing::reconciliation_mine
+        clearing::reconciliation_mine,
+        reports::admin_stats,
+        reports::regulator_stats,
+        reports::daily_list,
+        reports::daily_json,
+        reports::daily_csv_download,
+        reports::daily_make
     ),
     components(schemas(
         Problem,
@@ -395,6 +402,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/risk/alerts", get(risk_rules::alerts))
         .route("/v1/admin/risk/alerts/{id}/ack", post(risk_rules::ack))
         .route("/v1/admin/cycles", get(clearing::list))
+        .route("/v1/admin/stats", get(reports::admin_stats))
+        .route("/v1/admin/reports/daily/{date}", post(reports::daily_make))
         .route("/v1/admin/cycles/{date}", get(clearing::get))
         .route("/v1/admin/cycles/{date}/close", post(clearing::close_now))
         .route("/v1/admin/cycles/{date}/settle", post(clearing::settle_now))
@@ -459,6 +468,10 @@ pub fn router(state: AppState) -> Router {
             get(participants::history),
         )
         .route("/v1/reports/whoami", get(reports_whoami))
+        .route("/v1/reports/stats", get(reports::regulator_stats))
+        .route("/v1/reports/daily", get(reports::daily_list))
+        .route("/v1/reports/daily/{date}", get(reports::daily_json))
+        .route("/v1/reports/daily/{date}/csv", get(reports::daily_csv_download))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(limits, timeout_and_metrics))

@@ -227,6 +227,10 @@ pub struct MpmIn {
     #[serde(default)]
     pub quote_id: Option<String>,
     pub payer: Payer,
+    /// Balance of payments: the purpose (ISO 20022 ExternalPurpose1Code,
+    /// four capital letters); `GDDS` (purchase of goods) when absent.
+    #[serde(default)]
+    pub purpose: Option<String>,
     #[serde(default)]
     pub test: bool,
 }
@@ -247,6 +251,10 @@ pub struct CpmIn {
     pub merchant_id: String,
     /// Single use per acquirer.
     pub order_id: String,
+    /// Balance of payments: the purpose (ISO 20022 ExternalPurpose1Code,
+    /// four capital letters); `GDDS` (purchase of goods) when absent.
+    #[serde(default)]
+    pub purpose: Option<String>,
     #[serde(default)]
     pub test: bool,
 }
@@ -803,6 +811,26 @@ struct Plan {
     payer: model::Payer,
     /// CPM: the payer's payment code, sent only to its wallet.
     payment_code: String,
+    /// Balance of payments: the purpose code.
+    purpose: String,
+}
+
+/// The purpose code a payment is reported under (balance of payments).
+pub const DEFAULT_PURPOSE: &str = "GDDS";
+
+/// A request's purpose code: four capital letters (the form of ISO 20022's
+/// ExternalPurpose1Code), or the default.
+fn purpose_of(purpose: Option<&str>) -> Result<String, Flow> {
+    match purpose {
+        None => Ok(DEFAULT_PURPOSE.into()),
+        Some(p) if p.len() == 4 && p.bytes().all(|b| b.is_ascii_uppercase()) => Ok(p.into()),
+        Some(_) => Err(ApiError::new(
+            "FIELD_INVALID",
+            "a purpose code is four capital letters (ISO 20022 ExternalPurpose1Code), e.g. GDDS",
+        )
+        .field("purpose")
+        .into()),
+    }
 }
 
 /// A payment request of either mode.
@@ -1050,6 +1078,7 @@ async fn plan_mpm(state: &AppState, caller: &SignedCaller, body: &MpmIn) -> Resu
             country: body.payer.country.to_ascii_uppercase(),
         },
         payment_code: String::new(),
+        purpose: purpose_of(body.purpose.as_deref())?,
     })
 }
 
@@ -1370,6 +1399,9 @@ async fn execute(
             fee_gateway: fee.gateway,
             fee_scheme: fee.scheme,
             created_at_ms: now,
+            payer_residency: plan.payer_country.clone(),
+            merchant_residency: plan.merchant.country.clone(),
+            purpose: plan.purpose.clone(),
         };
         state.store.payment_terms_put(&terms).await.map_err(fail)?;
         // Too small to show in the reporting currency: not reported.
@@ -2014,6 +2046,7 @@ async fn plan_cpm(state: &AppState, caller: &SignedCaller, body: &CpmIn) -> Resu
             country: payer_country,
         },
         payment_code: body.payment_code.clone(),
+        purpose: purpose_of(body.purpose.as_deref())?,
     })
 }
 

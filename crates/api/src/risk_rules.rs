@@ -482,7 +482,10 @@ const DAY_MS: i64 = 86_400_000;
 /// The hour in the merchant's time zone (its country's), if known.
 fn local_hour(country: &str, now: i64) -> Option<u8> {
     let zone = risk::country_time_zone(country)?;
-    let zoned = jiff::Timestamp::from_millisecond(now).ok()?.in_tz(zone).ok()?;
+    let zoned = jiff::Timestamp::from_millisecond(now)
+        .ok()?
+        .in_tz(zone)
+        .ok()?;
     u8::try_from(zoned.hour()).ok()
 }
 
@@ -600,27 +603,34 @@ pub async fn screen_payment(
     let (amount, id) = (facts.amount_minor, payment_id.to_string());
     let decision = state
         .store
-        .risk_check(windows, history, payment_id, amount, now, move |values, seen| {
-            let mut counters = Counters::default();
-            for (k, (count, sum)) in keys.iter().zip(values) {
-                counters.set(&k.rule, &k.key, *count, *sum);
-            }
-            let mut f = facts.facts();
-            f.merchant_local_hour = hour;
-            f.history = seen.and_then(|h| history_of(&h, &corridor));
-            let d = rules.evaluate(&f, &counters, loaded.screen.as_ref(), payer_only);
-            let row = store::DecisionRow {
-                payment_id: id,
-                moment: moment.as_str().into(),
-                action: d.action.as_str().into(),
-                version: d.version.clone(),
-                score: i64::from(d.score),
-                decision: serde_json::to_string(&d).unwrap_or_default(),
-                at_ms: now,
-            };
-            let approved = d.action != risk::Action::Decline;
-            (d, approved, row)
-        })
+        .risk_check(
+            windows,
+            history,
+            payment_id,
+            amount,
+            now,
+            move |values, seen| {
+                let mut counters = Counters::default();
+                for (k, (count, sum)) in keys.iter().zip(values) {
+                    counters.set(&k.rule, &k.key, *count, *sum);
+                }
+                let mut f = facts.facts();
+                f.merchant_local_hour = hour;
+                f.history = seen.and_then(|h| history_of(&h, &corridor));
+                let d = rules.evaluate(&f, &counters, loaded.screen.as_ref(), payer_only);
+                let row = store::DecisionRow {
+                    payment_id: id,
+                    moment: moment.as_str().into(),
+                    action: d.action.as_str().into(),
+                    version: d.version.clone(),
+                    score: i64::from(d.score),
+                    decision: serde_json::to_string(&d).unwrap_or_default(),
+                    at_ms: now,
+                };
+                let approved = d.action != risk::Action::Decline;
+                (d, approved, row)
+            },
+        )
         .await
         .map_err(|e| ApiError::internal(&e))?;
     if decision.action != risk::Action::Approve {

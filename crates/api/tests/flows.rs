@@ -723,6 +723,194 @@ impl Gateway {
         }
     }
 
+    /// A GET with another bearer token.
+    async fn get_as(&self, token: &str, path: &str) -> Reply {
+        let answer = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let bytes = answer.bytes().await.unwrap();
+        Reply {
+            status,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Issue 15's tie-out of a closed cycle: the daily report, its
+    /// settlement section and the statistics agree exactly; the regulator
+    /// reads reports and nothing else.
+    async fn check_daily_report(&self, date: &str, positions: &[Value], instructions: &[Value]) {
+        let (_, regulator) = self
+            .store
+            .token_create(store::Role::Regulator, "pboc", 1)
+            .await
+            .unwrap();
+        let list = self.get_as(&regulator, "/v1/reports/daily").await;
+        assert_eq!(list.status, 200, "{}", list.json);
+        assert_eq!(
+            list.json["reports"][0]["clearing_date"], date,
+            "{}",
+            list.json
+        );
+        let report = self
+            .get_as(&regulator, &format!("/v1/reports/daily/{date}"))
+            .await;
+        assert_eq!(report.status, 200, "{}", report.json);
+        let r = &report.json;
+        assert_eq!(
+            r["tie_out"],
+            json!({"payments_match_cycle": true, "refunds_match_cycle": true,
+                   "nets_sum_to_zero": true, "instructions_settle_positions": true}),
+            "{r}"
+        );
+        // Its settlement section is the cycle's.
+        let settlement: Vec<(String, String, i64)> = r["settlement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["party"].as_str().unwrap().to_string(),
+                    p["currency"].as_str().unwrap().to_string(),
+                    p["net"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let cycle: Vec<(String, String, i64)> = positions
+            .iter()
+            .map(|p| {
+                (
+                    p["party"].as_str().unwrap().to_string(),
+                    p["currency"].as_str().unwrap().to_string(),
+                    p["net"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(settlement, cycle);
+        let instructed: i64 = instructions
+            .iter()
+            .map(|i| i["amount"].as_i64().unwrap())
+            .sum();
+        let paid: i64 = r["settlement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["instructed"].as_i64().unwrap().max(0))
+            .sum();
+        assert_eq!(paid, instructed);
+        // 6 payments: 5 went through (one cancelled); 2 refunds.
+        let by_status: BTreeMap<String, i64> = r["by_status"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["key"]["status"].as_str().unwrap().to_string(),
+                    g["count"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(by_status.values().sum::<i64>(), 6, "{r}");
+        assert_eq!(
+            r["cancelled"],
+            by_status.get("cancelled").copied().unwrap_or(0)
+        );
+        let refunds: i64 = r["refunds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["count"].as_i64().unwrap())
+            .sum();
+        assert_eq!(refunds, 2, "{r}");
+        assert!(!r["largest"].as_array().unwrap().is_empty(), "{r}");
+        assert!(
+            r["balance_of_payments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|g| g["key"]["purpose"] == "GDDS"),
+            "{r}"
+        );
+        // The statistics of the same cycle, by the regulator and the
+        // operator, agree with the report exactly.
+        for (section, group_by) in [
+            ("by_participant", "participant"),
+            ("by_direction_corridor", "direction,corridor"),
+            (
+                "balance_of_payments",
+                "purpose,payer_residency,merchant_residency",
+            ),
+        ] {
+            let path = format!(
+                "/stats?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&clearing_date={date}&status=succeeded&group_by={group_by}"
+            );
+            let reg = self.get_as(&regulator, &format!("/v1/reports{path}")).await;
+            assert_eq!(
+                reg.status, 400,
+                "a window over a year is refused: {}",
+                reg.json
+            );
+            // A week around the date holds every payment of its cycle.
+            let day: jiff::civil::Date = date.parse().unwrap();
+            let path = path
+                .replace("2000-01-01", &(day - jiff::ToSpan::days(3)).to_string())
+                .replace("2100-01-01", &(day + jiff::ToSpan::days(3)).to_string());
+            let reg = self.get_as(&regulator, &format!("/v1/reports{path}")).await;
+            assert_eq!(reg.status, 200, "{}", reg.json);
+            let op = self.op("GET", &format!("/v1/admin{path}"), None).await;
+            assert_eq!(op.json, reg.json);
+            assert_eq!(
+                reg.json["groups"], r[section],
+                "{section}: {} vs {}",
+                reg.json, r[section]
+            );
+        }
+        // The CSV, with its SHA-256.
+        let answer = self
+            .http
+            .get(format!("{}/v1/reports/daily/{date}/csv", self.url))
+            .bearer_auth(&regulator)
+            .send()
+            .await
+            .unwrap();
+        let sha = answer.headers()["x-content-sha256"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let csv = answer.text().await.unwrap();
+        assert!(csv.starts_with(api::reports::REPORT_CSV_HEADER), "{csv}");
+        use sha2::Digest;
+        let digest: String = sha2::Sha256::digest(csv.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(sha, digest);
+        assert_eq!(list.json["reports"][0]["csv_sha256"], sha.as_str());
+        assert!(csv.contains("tie_out,nets_sum_to_zero,,1,0,0"), "{csv}");
+        // The regulator reads reports and nothing else.
+        for path in [
+            "/v1/admin/stats".to_string(),
+            "/v1/admin/cycles".into(),
+            format!("/v1/admin/cycles/{date}"),
+            "/v1/admin/participants".into(),
+        ] {
+            let r = self.get_as(&regulator, &path).await;
+            assert_eq!(r.status, 403, "{path}: {}", r.json);
+        }
+        let make = self
+            .http
+            .post(format!("{}/v1/admin/reports/daily/{date}", self.url))
+            .bearer_auth(&regulator)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(make.status().as_u16(), 403);
+    }
+
     /// A participant's signed call; the answer's signature must verify
     /// against the gateway's published keys.
     async fn call(&self, who: &Party, method: &str, target: &str, body: Option<Value>) -> Reply {
@@ -3013,6 +3201,26 @@ async fn a_cycle_closes_nets_to_zero_ties_out_and_settles_once() {
                 .await;
             ids.push((p["id"].as_str().unwrap().to_string(), wallet));
         }
+        // A purpose code that is not one (balance of payments): refused.
+        let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
+        let r = gw
+            .call(
+                &gw.cn_acq,
+                "POST",
+                "/v1/payments",
+                Some(json!({
+                    "request_id": "cl-purpose", "mode": "cpm", "payment_code": code,
+                    "amount": money(9_000, "CNY"), "merchant_id": "cn-m1", "order_id": "pos-clp",
+                    "purpose": "goods",
+                })),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.json["code"].as_str(), r.json["field"].as_str()),
+            (400, Some("FIELD_INVALID"), Some("purpose")),
+            "{}",
+            r.json
+        );
         let code = gw.mn_sim.issue_code("u-mn-1", MN_CODE_PREFIX);
         let r = gw
             .pay_cpm(
@@ -3270,6 +3478,12 @@ async fn a_cycle_closes_nets_to_zero_ties_out_and_settles_once() {
             (bad.status, bad.json["code"].as_str()),
             (400, Some("FIELD_INVALID"))
         );
+
+        // The daily regulatory report, made at the close: it ties out to
+        // the cycle's settlement, and the statistics of the same cycle
+        // agree with it exactly.
+        gw.check_daily_report(&date, &positions, &instructions)
+            .await;
 
         // Settle: the positions go back to zero; once.
         let settled = gw

@@ -88,7 +88,9 @@ pub enum Subject {
 /// When a counted payment stops counting (an amount limit's or a velocity
 /// rule's `release`). By default it never does: an attempt that failed is
 /// still an attempt.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Release {
     #[default]
@@ -794,7 +796,11 @@ fn field_value<'a>(field: Field, f: &Facts<'a>) -> Option<&'a str> {
 /// night in the merchant's time zone, 00:00–05:00 (20), three or more
 /// corridors in a day (20).
 pub fn anomaly_score(f: &Facts<'_>) -> u32 {
-    anomaly_features(f).iter().map(|(points, _)| points).sum::<u32>().min(100)
+    anomaly_features(f)
+        .iter()
+        .map(|(points, _)| points)
+        .sum::<u32>()
+        .min(100)
 }
 
 /// The features that add to the anomaly score, with their points and what

@@ -25,6 +25,7 @@ mod participants;
 mod payments;
 mod risk;
 mod routes;
+mod stats;
 mod terms;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -52,10 +53,14 @@ pub use crate::payments::{
     PaymentRecord,
 };
 pub use crate::risk::{
-    ALERT_LIST_MAX, CounterWindow, DecisionRow, HISTORY_CORRIDORS_MAX, HistoryRequest, PayerHistory,
-    RiskAlert, RiskSet, kept_share,
+    ALERT_LIST_MAX, CounterWindow, DecisionRow, HISTORY_CORRIDORS_MAX, HistoryRequest,
+    PayerHistory, RiskAlert, RiskSet, kept_share,
 };
 pub use crate::routes::RouteRecord;
+pub use crate::stats::{
+    LargestPayment, REPORT_LIST_MAX, ReportEntry, ReportRow, STATS_GROUPS_MAX, StatsDim,
+    StatsFilter, StatsRow,
+};
 pub use crate::terms::{PaymentTerms, RefundClaim, RefundRecord};
 pub use crate::token::{Role, TOKEN_LABEL_CHARS_MAX, TokenInfo};
 pub use crate::writer::{WriteFuture, WriterOptions};

@@ -25,11 +25,16 @@ pub struct PaymentTerms {
     pub fee_gateway: i64,
     pub fee_scheme: i64,
     pub created_at_ms: i64,
+    /// Balance of payments: where the payer and the merchant reside (ISO
+    /// 3166), and the payment's purpose (ISO 20022 ExternalPurpose1Code).
+    pub payer_residency: String,
+    pub merchant_residency: String,
+    pub purpose: String,
 }
 
 const COLUMNS: &str = "payment_id, merchant_name, acquirer_merchant_id, merchant_country, mcc, payer_country, \
     fx_provider, fx_rate, markup_bps, fx_provider_minor, fx_markup_minor, fx_rounding_minor, fee_discount, \
-    fee_acquirer, fee_wallet, fee_gateway, fee_scheme, created_at_ms";
+    fee_acquirer, fee_wallet, fee_gateway, fee_scheme, created_at_ms, payer_residency, merchant_residency, purpose";
 
 impl Store {
     pub async fn payment_terms_put(&self, t: &PaymentTerms) -> Result<(), StoreError> {
@@ -38,7 +43,7 @@ impl Store {
             Box::pin(async move {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO payment_terms ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                     $11, $12, $13, $14, $15, $16, $17, $18)"
+                     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
                 )))
                 .bind(&t.payment_id)
                 .bind(&t.merchant_name)
@@ -58,6 +63,9 @@ impl Store {
                 .bind(t.fee_gateway)
                 .bind(t.fee_scheme)
                 .bind(t.created_at_ms)
+                .bind(&t.payer_residency)
+                .bind(&t.merchant_residency)
+                .bind(&t.purpose)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())

@@ -5,6 +5,7 @@ mod call_cmd;
 mod demo;
 mod kek;
 mod qr_cmd;
+mod report_cmd;
 mod serve;
 mod settle_cmd;
 mod sim_cmd;
@@ -54,6 +55,11 @@ enum Command {
     Settle {
         #[command(subcommand)]
         command: settle_cmd::SettleCommand,
+    },
+    /// Statistics and the daily regulatory reports.
+    Report {
+        #[command(subcommand)]
+        command: report_cmd::ReportCommand,
     },
     /// Operator and regulator bearer tokens.
     Token {
@@ -118,6 +124,7 @@ fn main() -> ExitCode {
         }),
         Command::Token { command } => token_cmd::run(command),
         Command::Settle { command } => settle_cmd::run(command),
+        Command::Report { command } => report_cmd::run(command),
         Command::Demo {
             payments,
             json,

@@ -17,16 +17,17 @@ use sha2::Digest;
 pub struct Target {
     /// Store URL (default: the configuration's).
     #[arg(long)]
-    db: Option<String>,
+    pub(crate) db: Option<String>,
     /// Configuration file (for the store URL and `[payments]`).
     #[arg(long)]
-    config: Option<String>,
+    pub(crate) config: Option<String>,
     /// A running gateway's base URL, e.g. http://127.0.0.1:8080.
     #[arg(long, conflicts_with_all = ["db", "config"])]
-    url: Option<String>,
-    /// An operator token for `--url`.
+    pub(crate) url: Option<String>,
+    /// A bearer token for `--url` (the operator's; for `unigate report`,
+    /// the regulator's will do).
     #[arg(long, env = "UNIGATE_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +161,19 @@ pub fn run(command: SettleCommand) -> anyhow::Result<ExitCode> {
                         eprintln!("cycle {date} was {state} already: nothing changed")
                     }
                 }
+                let report = api::reports::make_daily(
+                    &store,
+                    payments,
+                    &config.fx.reporting_currency,
+                    &node,
+                    &date,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("the daily report of {date}: {} {}", e.code, e.detail))?;
+                eprintln!(
+                    "daily report of {date}: JSON sha256 {}, CSV sha256 {}",
+                    report.json_sha256, report.csv_sha256
+                );
             }
             SettleCommand::Export { date, out: dir, .. } => {
                 let d = api::clearing::detail(&store, payments, &date).await?;
@@ -230,7 +244,7 @@ pub fn run(command: SettleCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// A GET or POST on the operator API: the body, or the problem's detail.
-async fn op(
+pub(crate) async fn op(
     http: &reqwest::Client,
     url: &str,
     token: &str,

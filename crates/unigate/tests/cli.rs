@@ -428,6 +428,70 @@ fn the_demo_runs_payments_with_faults_and_the_books_agree() {
     let twice = settle(&["mark-settled", &date]);
     assert_eq!(twice.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&twice.stderr).contains("settled"));
+    // The regulator's view of the same database (issue 15): the daily
+    // report made at the close ties out; the statistics count every
+    // payment the demo made.
+    let report = |args: &[&str]| {
+        let mut all = vec!["report"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--db", &db]);
+        Command::new(env!("CARGO_BIN_EXE_unigate"))
+            .current_dir(&dir)
+            .args(&all)
+            .output()
+            .unwrap()
+    };
+    let daily = report(&["daily", &date, "--json"]);
+    assert!(
+        daily.status.success(),
+        "{}",
+        String::from_utf8_lossy(&daily.stderr)
+    );
+    let daily: serde_json::Value = serde_json::from_slice(&daily.stdout).unwrap();
+    for check in [
+        "payments_match_cycle",
+        "refunds_match_cycle",
+        "nets_sum_to_zero",
+        "instructions_settle_positions",
+    ] {
+        assert_eq!(daily["tie_out"][check], true, "{check}: {daily}");
+    }
+    let listed = String::from_utf8(report(&["daily"]).stdout).unwrap();
+    assert!(listed.contains(&date), "{listed}");
+    let table = String::from_utf8(report(&["daily", &date]).stdout).unwrap();
+    assert!(table.contains("ties out: payments true"), "{table}");
+    let stats = report(&["stats", "--group-by", "status,mode", "--json"]);
+    assert!(
+        stats.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let counted: i64 = stats["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_i64().unwrap())
+        .sum();
+    let made: i64 = summary["by_status"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(counted, made, "{stats}");
+    let table = String::from_utf8(report(&["stats", "--group-by", "direction"]).stdout).unwrap();
+    assert!(
+        table.contains("inbound") && table.contains("reporting"),
+        "{table}"
+    );
+    let bad = report(&["stats", "--group-by", "colour"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("unknown dimension") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
     let bad = settle(&["show", "2026-13-45"]);
     assert_eq!(bad.status.code(), Some(2));
     // Another file, no faults.

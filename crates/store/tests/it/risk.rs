@@ -94,6 +94,9 @@ async fn payment(s: &Store, id: &str, merchant_minor: i64) {
         fee_gateway: 0,
         fee_scheme: 0,
         created_at_ms: 1,
+        payer_residency: "MN".into(),
+        merchant_residency: "CN".into(),
+        purpose: "GDDS".into(),
     })
     .await
     .unwrap();
@@ -120,7 +123,11 @@ async fn counters_are_released_on_cancel_and_refund_where_the_rule_says_so() {
         check(&s, windows.clone(), "p-fail", 2_101, true).await;
         assert_eq!(read(&s, &windows).await, vec![(1, 2_101); 3]);
         let mut v = 1;
-        for e in [Event::ReserveOk, Event::CreditSent, Event::DownstreamDeclined] {
+        for e in [
+            Event::ReserveOk,
+            Event::CreditSent,
+            Event::DownstreamDeclined,
+        ] {
             v = s
                 .payment_transition("p-fail", v, &e, "", "node-a", 2)
                 .await

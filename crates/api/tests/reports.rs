@@ -1,0 +1,337 @@
+//! Statistics (SPEC §2.10) on both engines: grouped by any dimensions,
+//! days in any time zone, cursor pages, the same figures from both stores;
+//! every bad query refused with its field.
+#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use api::router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use money::{Currency, Money};
+use payment::{Direction, Mode};
+use serde_json::Value;
+use store::{NewPayment, PaymentTerms, Store};
+use tower::ServiceExt;
+
+async fn get(state: &api::AppState, token: &str, uri: &str) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = router(state.clone()).oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// 2026-12-05T23:30:00Z: 07:30 on the 6th in Shanghai, still the 5th in
+/// UTC.
+const LATE_UTC: i64 = 1_796_513_400_000;
+
+struct P {
+    id: &'static str,
+    at: i64,
+    direction: Direction,
+    wallet: &'static str,
+    acquirer: &'static str,
+    amount: (i64, &'static str),
+    reporting: Option<i64>,
+    corridor: (&'static str, &'static str),
+}
+
+async fn insert(s: &Store, p: &P) {
+    s.payment_create(
+        NewPayment {
+            id: p.id.into(),
+            mode: Mode::Mpm,
+            direction: p.direction,
+            wallet: p.wallet.into(),
+            acquirer: p.acquirer.into(),
+            merchant_id: Some("m".into()),
+            initiator: p.wallet.into(),
+            request_id: format!("req-{}", p.id),
+            order_id: None,
+            merchant_amount: Money::new(p.amount.0, Currency::parse(p.amount.1).unwrap()),
+            payer_amount: None,
+            wallet_settlement_amount: None,
+            acquirer_settlement_amount: None,
+            reporting_amount: p
+                .reporting
+                .map(|r| Money::new(r, Currency::parse("CNY").unwrap())),
+            quote_id: None,
+            clearing_date: Some("2026-12-06".into()),
+        },
+        "node-a",
+        p.at,
+    )
+    .await
+    .unwrap();
+    s.payment_terms_put(&PaymentTerms {
+        payment_id: p.id.into(),
+        merchant_name: "M".into(),
+        acquirer_merchant_id: "m".into(),
+        merchant_country: p.corridor.1.into(),
+        mcc: "5812".into(),
+        payer_country: p.corridor.0.into(),
+        fx_provider: None,
+        fx_rate: None,
+        markup_bps: None,
+        fx_provider_minor: 0,
+        fx_markup_minor: 0,
+        fx_rounding_minor: 0,
+        fee_discount: 0,
+        fee_acquirer: 0,
+        fee_wallet: 0,
+        fee_gateway: 0,
+        fee_scheme: 0,
+        created_at_ms: p.at,
+        payer_residency: p.corridor.0.into(),
+        merchant_residency: p.corridor.1.into(),
+        purpose: "GDDS".into(),
+    })
+    .await
+    .unwrap();
+}
+
+fn payments() -> Vec<P> {
+    vec![
+        P {
+            id: "p1",
+            at: LATE_UTC,
+            direction: Direction::Inbound,
+            wallet: "mn-wallet",
+            acquirer: "cn-acq",
+            amount: (10_000, "CNY"),
+            reporting: Some(10_000),
+            corridor: ("MN", "CN"),
+        },
+        P {
+            id: "p2",
+            at: LATE_UTC - 3_600_000,
+            direction: Direction::Inbound,
+            wallet: "mn-wallet",
+            acquirer: "cn-acq",
+            amount: (2_500, "CNY"),
+            reporting: Some(2_500),
+            corridor: ("MN", "CN"),
+        },
+        P {
+            id: "p3",
+            at: LATE_UTC + 60_000,
+            direction: Direction::Transit,
+            wallet: "mn-wallet",
+            acquirer: "th-acq",
+            amount: (50_000, "THB"),
+            reporting: Some(10_215),
+            corridor: ("MN", "TH"),
+        },
+        P {
+            id: "p4",
+            at: LATE_UTC + 120_000,
+            direction: Direction::Outbound,
+            wallet: "cn-wallet",
+            acquirer: "th-acq",
+            amount: (1, "THB"),
+            reporting: None,
+            corridor: ("CN", "TH"),
+        },
+    ]
+}
+
+const WINDOW: &str = "from=2026-12-05T00:00:00Z&to=2026-12-07T00:00:00Z";
+
+#[tokio::test]
+async fn statistics_group_by_any_dimensions_with_days_in_any_zone_on_both_stores() {
+    let mut answers = Vec::new();
+    for store in store::testing::engines("reports_stats").await {
+        for p in payments() {
+            insert(&store, &p).await;
+        }
+        let state = common::state(store.clone()).await;
+        let (_, op) = store
+            .token_create(store::Role::Operator, "ops", 1)
+            .await
+            .unwrap();
+        let (_, reg) = store
+            .token_create(store::Role::Regulator, "reg", 1)
+            .await
+            .unwrap();
+
+        // By direction and day, in Shanghai: made 22:30 to 23:32 UTC on
+        // the 5th, they are of the 6th there.
+        let (status, body) = get(
+            &state,
+            &reg,
+            &format!("/v1/reports/stats?{WINDOW}&group_by=direction,day&time_zone=Asia/Shanghai"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let keys: Vec<(String, String, i64)> = body["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["key"]["direction"].as_str().unwrap().to_string(),
+                    g["key"]["day"].as_str().unwrap().to_string(),
+                    g["count"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("inbound".into(), "2026-12-06".into(), 2),
+                ("outbound".into(), "2026-12-06".into(), 1),
+                ("transit".into(), "2026-12-06".into(), 1),
+            ]
+        );
+        // In UTC, of the 5th.
+        let (_, body) = get(
+            &state,
+            &op,
+            &format!("/v1/admin/stats?{WINDOW}&group_by=day&time_zone=UTC"),
+        )
+        .await;
+        assert_eq!(body["groups"].as_array().unwrap().len(), 1, "{body}");
+        assert_eq!(body["groups"][0]["key"]["day"], "2026-12-05");
+        // One total: amounts per original currency, the reporting sum,
+        // and the payment too small to show in it.
+        let (_, body) = get(&state, &op, &format!("/v1/admin/stats?{WINDOW}")).await;
+        let total = &body["groups"][0];
+        assert_eq!(total["count"], 4);
+        assert_eq!(total["reporting_minor"], 22_715);
+        assert_eq!(total["reporting_missing"], 1);
+        assert_eq!(
+            total["amounts"],
+            serde_json::json!([
+                {"currency": "CNY", "count": 2, "minor": 12_500},
+                {"currency": "THB", "count": 2, "minor": 50_001}
+            ])
+        );
+        // Per participant: a payment counts for its wallet and its
+        // acquirer; filtered to one participant, for it only.
+        let (_, body) = get(
+            &state,
+            &op,
+            &format!("/v1/admin/stats?{WINDOW}&group_by=participant"),
+        )
+        .await;
+        let per: Vec<(String, i64)> = body["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["key"]["participant"].as_str().unwrap().to_string(),
+                    g["count"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            per,
+            vec![
+                ("cn-acq".into(), 2),
+                ("cn-wallet".into(), 1),
+                ("mn-wallet".into(), 3),
+                ("th-acq".into(), 2)
+            ]
+        );
+        let (_, body) = get(
+            &state,
+            &op,
+            &format!("/v1/admin/stats?{WINDOW}&group_by=corridor&participant=th-acq"),
+        )
+        .await;
+        assert_eq!(body["groups"].as_array().unwrap().len(), 2, "{body}");
+        // Pages: one group a page, by the cursor, in order, complete.
+        let mut seen = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, body) = get(
+                &state,
+                &reg,
+                &format!("/v1/reports/stats?{WINDOW}&group_by=corridor,currency&limit=1{cursor}"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["groups"].as_array().unwrap().len(), 1);
+            seen.push(
+                body["groups"][0]["key"]["corridor"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec!["CN-TH", "MN-CN", "MN-TH"]);
+        answers.push(
+            get(
+                &state,
+                &reg,
+                &format!("/v1/reports/stats?{WINDOW}&group_by=direction,corridor,wallet,acquirer,currency,mode,status,mcc,payer_residency,merchant_residency,purpose,day"),
+            )
+            .await
+            .1,
+        );
+    }
+    // The same figures from both engines.
+    if answers.len() == 2 {
+        assert_eq!(answers[0]["groups"], answers[1]["groups"]);
+    }
+}
+
+#[tokio::test]
+async fn bad_statistics_queries_are_refused_with_their_field() {
+    let store = store::testing::engines("reports_bad").await.remove(0);
+    let state = common::state(store.clone()).await;
+    let (_, op) = store
+        .token_create(store::Role::Operator, "ops", 1)
+        .await
+        .unwrap();
+    for (query, field) in [
+        ("group_by=colour", "group_by"),
+        ("group_by=day,day", "group_by"),
+        ("from=yesterday", "from"),
+        ("from=2026-12-06T00:00:00Z&to=2026-12-05T00:00:00Z", "from"),
+        ("from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "to"),
+        ("time_zone=Mars/Olympus", "time_zone"),
+        ("status=happy", "status"),
+        ("direction=sideways", "direction"),
+        ("mode=nfc", "mode"),
+        ("clearing_date=2026-13-01", "clearing_date"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("cursor=zz", "cursor"),
+        ("cursor=7b7d", "cursor"),
+    ] {
+        let (status, body) = get(&state, &op, &format!("/v1/admin/stats?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["code"], "FIELD_INVALID", "{query}: {body}");
+        assert_eq!(body["field"], field, "{query}: {body}");
+    }
+    let (status, body) = get(&state, &op, "/v1/admin/stats?flavour=1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // No report yet, and a bad date.
+    let (status, _) = get(&state, &op, "/v1/reports/daily/2026-12-06").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&state, &op, "/v1/reports/daily/someday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = get(&state, &op, "/v1/reports/daily").await;
+    assert_eq!(
+        (status, body["reports"].as_array().unwrap().len()),
+        (StatusCode::OK, 0)
+    );
+    let (status, _) = get(&state, "not-a-token", "/v1/reports/stats").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
