@@ -26,7 +26,6 @@ pub const STATS_PAGE_MAX: usize = 1_000;
 /// Payments the daily report lists as the largest.
 pub const REPORT_LARGEST: i64 = 10;
 const DAY_MS: i64 = 86_400_000;
-const BUCKET_MS: i64 = 900_000;
 
 /// `GET …/stats` query.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -212,6 +211,7 @@ fn check(q: &StatsQuery, default_zone: &str) -> Result<Checked, ApiError> {
         filter: StatsFilter {
             from_ms: from,
             to_ms: to,
+            utc_offset_ms: 0,
             clearing_date: q.clearing_date.clone(),
             status: q.status.clone(),
             participant: q.participant.clone(),
@@ -225,13 +225,53 @@ fn check(q: &StatsQuery, default_zone: &str) -> Result<Checked, ApiError> {
     })
 }
 
-/// Merge the store's rows (by currency and 15-minute bucket) into groups
-/// keyed by the dimensions in order, a bucket becoming its local day.
-pub fn merge(
+/// The window cut where the zone's UTC offset changes: pieces of one
+/// offset each, so the store can count local days with arithmetic.
+fn constant_offsets(zone: &jiff::tz::TimeZone, from: i64, to: i64) -> Vec<(i64, i64, i64)> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start < to {
+        let Ok(at) = jiff::Timestamp::from_millisecond(start) else {
+            break;
+        };
+        let offset = i64::from(zone.to_offset(at).seconds()) * 1000;
+        let next = zone
+            .following(at)
+            .next()
+            .map_or(i64::MAX, |t| t.timestamp().as_millisecond());
+        let end = next.clamp(start + 1, to);
+        out.push((start, end, offset));
+        start = end;
+    }
+    out
+}
+
+/// The store's rows over the whole window, a day counted in `zone`.
+pub async fn rows(
+    store: &Store,
     dims: &[StatsDim],
-    rows: &[StatsRow],
+    filter: &StatsFilter,
     zone: &jiff::tz::TimeZone,
-) -> BTreeMap<Vec<String>, StatsGroup> {
+) -> Result<Vec<StatsRow>, store::StoreError> {
+    if !dims.contains(&StatsDim::Day) {
+        return store.stats(dims, filter).await;
+    }
+    let mut out = Vec::new();
+    for (from_ms, to_ms, utc_offset_ms) in constant_offsets(zone, filter.from_ms, filter.to_ms) {
+        let piece = StatsFilter {
+            from_ms,
+            to_ms,
+            utc_offset_ms,
+            ..filter.clone()
+        };
+        out.extend(store.stats(dims, &piece).await?);
+    }
+    Ok(out)
+}
+
+/// Merge the store's rows (by currency, and by local day number) into
+/// groups keyed by the dimensions in order.
+pub fn merge(dims: &[StatsDim], rows: &[StatsRow]) -> BTreeMap<Vec<String>, StatsGroup> {
     let mut groups: BTreeMap<Vec<String>, StatsGroup> = BTreeMap::new();
     let mut days: BTreeMap<i64, String> = BTreeMap::new();
     for r in rows {
@@ -240,8 +280,8 @@ pub fn merge(
         for d in dims {
             if *d == StatsDim::Day {
                 let day = days.entry(r.bucket).or_insert_with(|| {
-                    jiff::Timestamp::from_millisecond(r.bucket.saturating_mul(BUCKET_MS))
-                        .map(|t| t.to_zoned(zone.clone()).date().to_string())
+                    jiff::Timestamp::from_millisecond(r.bucket.saturating_mul(DAY_MS))
+                        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
                         .unwrap_or_default()
                 });
                 key.push(day.clone());
@@ -289,11 +329,13 @@ pub async fn stats(
     q: &StatsQuery,
 ) -> Result<StatsOut, ApiError> {
     let c = check(q, default_zone)?;
-    let rows = store.stats(&c.dims, &c.filter).await.map_err(|e| match e {
-        store::StoreError::Refused(why) => bad("group_by", why),
-        e => ApiError::internal(&e),
-    })?;
-    let groups = merge(&c.dims, &rows, &c.zone);
+    let rows = rows(store, &c.dims, &c.filter, &c.zone)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Refused(why) => bad("group_by", why),
+            e => ApiError::internal(&e),
+        })?;
+    let groups = merge(&c.dims, &rows);
     let mut page: Vec<(Vec<String>, StatsGroup)> = groups
         .into_iter()
         .filter(|(k, _)| c.after.as_ref().is_none_or(|a| k > a))
@@ -493,7 +535,6 @@ pub async fn build_daily(
             ),
         ));
     }
-    let zone = jiff::tz::TimeZone::get(&config.time_zone).map_err(|e| ApiError::internal(&e))?;
     let of_date = |status: Option<&str>| StatsFilter {
         from_ms: 0,
         to_ms: i64::MAX,
@@ -501,12 +542,9 @@ pub async fn build_daily(
         status: status.map(str::to_string),
         ..StatsFilter::default()
     };
-    let run = |dims: Vec<StatsDim>, filter: StatsFilter| {
-        let zone = zone.clone();
-        async move {
-            let rows = store.stats(&dims, &filter).await.map_err(internal)?;
-            Ok::<_, ApiError>(merge(&dims, &rows, &zone))
-        }
+    let run = |dims: Vec<StatsDim>, filter: StatsFilter| async move {
+        let rows = store.stats(&dims, &filter).await.map_err(internal)?;
+        Ok::<_, ApiError>(merge(&dims, &rows))
     };
     let by_status = run(vec![StatsDim::Status], of_date(None)).await?;
     let count_of = |s: &str| by_status.get(&vec![s.to_string()]).map_or(0, |g| g.count);

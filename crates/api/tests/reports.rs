@@ -142,6 +142,29 @@ fn payments() -> Vec<P> {
             reporting: None,
             corridor: ("CN", "TH"),
         },
+        // 2026-11-01T04:30:00Z: 00:30 on the 1st in New York, still on
+        // summer time (the clocks go back at 06:00 UTC).
+        P {
+            id: "p5",
+            at: 1_793_507_400_000,
+            direction: Direction::Inbound,
+            wallet: "mn-wallet",
+            acquirer: "cn-acq",
+            amount: (100, "CNY"),
+            reporting: Some(100),
+            corridor: ("MN", "CN"),
+        },
+        // A day later, 23:30 on the 1st in New York, on winter time.
+        P {
+            id: "p6",
+            at: 1_793_593_800_000,
+            direction: Direction::Inbound,
+            wallet: "mn-wallet",
+            acquirer: "cn-acq",
+            amount: (100, "CNY"),
+            reporting: Some(100),
+            corridor: ("MN", "CN"),
+        },
     ]
 }
 
@@ -202,6 +225,30 @@ async fn statistics_group_by_any_dimensions_with_days_in_any_zone_on_both_stores
         .await;
         assert_eq!(body["groups"].as_array().unwrap().len(), 1, "{body}");
         assert_eq!(body["groups"][0]["key"]["day"], "2026-12-05");
+        // Across a change of offset (New York's end of summer time), each
+        // payment on its own local day.
+        let (_, body) = get(
+            &state,
+            &op,
+            "/v1/admin/stats?from=2026-10-30T00:00:00Z&to=2026-12-07T00:00:00Z&group_by=day&time_zone=America/New_York",
+        )
+        .await;
+        let days: Vec<(String, i64)> = body["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["key"]["day"].as_str().unwrap().to_string(),
+                    g["count"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            days,
+            vec![("2026-11-01".into(), 2), ("2026-12-05".into(), 4)],
+            "{body}"
+        );
         // One total: amounts per original currency, the reporting sum,
         // and the payment too small to show in it.
         let (_, body) = get(&state, &op, &format!("/v1/admin/stats?{WINDOW}")).await;

@@ -23,6 +23,7 @@ mod notifications;
 mod outbound;
 mod participants;
 mod payments;
+mod preload;
 mod risk;
 mod routes;
 mod stats;
@@ -52,6 +53,7 @@ pub use crate::payments::{
     HistoryEntry, NewPayment, PAYMENT_DETAIL_CHARS_MAX, PAYMENT_ID_CHARS_MAX, PAYMENT_LIST_MAX,
     PaymentRecord,
 };
+pub use crate::preload::Preload;
 pub use crate::risk::{
     ALERT_LIST_MAX, CounterWindow, DecisionRow, HISTORY_CORRIDORS_MAX, HistoryRequest,
     PayerHistory, RiskAlert, RiskSet, kept_share,

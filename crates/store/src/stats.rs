@@ -1,10 +1,11 @@
 //! Statistics over payments (SPEC §2.10) and the daily regulatory reports.
 //!
 //! The store groups in SQL by the chosen dimensions and the merchant's
-//! currency; a day is grouped as 15-minute buckets of UTC time, which the
-//! caller turns into days of any time zone (every zone in use today is a
-//! whole number of quarter hours from UTC), because SQLite has no time-zone
-//! database. Sums are cast to BIGINT so both engines answer the same types.
+//! currency. SQLite has no time-zone database, so a day is the caller's:
+//! it asks for a window in which its zone keeps one UTC offset (splitting
+//! a window at the zone's transitions), and the store groups by the local
+//! day number, `(created_at_ms + offset) / 86400000`. Sums are cast to
+//! BIGINT so both engines answer the same types.
 
 use crate::{Store, StoreError};
 
@@ -90,7 +91,8 @@ impl StatsDim {
             StatsDim::PayerResidency => "COALESCE(t.payer_residency, '')",
             StatsDim::MerchantResidency => "COALESCE(t.merchant_residency, '')",
             StatsDim::Purpose => "COALESCE(t.purpose, '')",
-            StatsDim::Day => "CAST(p.created_at_ms / 900000 AS BIGINT)",
+            // Written with the filter's offset (see `stats_side`).
+            StatsDim::Day => "",
         }
     }
 
@@ -112,6 +114,9 @@ impl StatsDim {
 pub struct StatsFilter {
     pub from_ms: i64,
     pub to_ms: i64,
+    /// The UTC offset of the day's time zone throughout the window
+    /// (milliseconds east of UTC).
+    pub utc_offset_ms: i64,
     pub clearing_date: Option<String>,
     pub status: Option<String>,
     /// As wallet or as acquirer.
@@ -125,8 +130,8 @@ pub struct StatsFilter {
 pub struct StatsRow {
     /// The value of each dimension but `day`, in the order asked.
     pub keys: Vec<String>,
-    /// The 15-minute bucket (`created_at_ms / 900000`) when grouped by
-    /// day, else 0.
+    /// The local day (days since 1970-01-01 in the filter's offset) when
+    /// grouped by day, else 0.
     pub bucket: i64,
     pub currency: String,
     pub count: i64,
@@ -209,14 +214,15 @@ impl Store {
             .enumerate()
             .map(|(i, d)| format!("{} AS k{i}", d.sql(participant)))
             .collect();
-        select.push(format!(
-            "{} AS bucket",
-            if by_day {
-                StatsDim::Day.sql(participant)
-            } else {
-                "CAST(0 AS BIGINT)"
-            }
-        ));
+        // A number, not text: nothing to escape.
+        select.push(if by_day {
+            format!(
+                "CAST((p.created_at_ms + {}) / 86400000 AS BIGINT) AS bucket",
+                filter.utc_offset_ms
+            )
+        } else {
+            "CAST(0 AS BIGINT) AS bucket".into()
+        });
         let join = if dims.iter().any(|d| d.needs_terms()) {
             " LEFT JOIN payment_terms t ON t.payment_id = p.id"
         } else {
@@ -290,6 +296,22 @@ impl Store {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+
+    /// Count and sum every payment in one full scan: the least any
+    /// statistic over the whole store costs (the benchmark's baseline).
+    pub async fn payments_scan(&self) -> Result<(i64, i64), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(merchant_amount), 0) AS BIGINT) FROM payments",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Refresh the query planner's statistics (after a bulk load).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE").execute(self.pool()).await?;
+        Ok(())
     }
 
     /// Keep a daily report; a second one for the same date is not written
