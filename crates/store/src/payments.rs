@@ -332,6 +332,7 @@ impl Store {
                         p.id, p.request_id, p.initiator
                     )));
                 }
+                crate::terms::copy_dimensions(conn, &p.id).await?;
                 sqlx::query(
                     "INSERT INTO payment_history (payment_id, seq, from_state, to_state, event, detail, node, at_ms) \
                      VALUES ($1, 1, NULL, 'received', NULL, 'created', $2, $3)",

@@ -160,8 +160,9 @@ async fn insert_chunk(conn: &mut sqlx::AnyConnection, rows: &[Row]) -> Result<()
     let sql = format!(
         "INSERT INTO payments (id, mode, direction, wallet, acquirer, merchant_id, initiator, request_id, \
          merchant_amount, merchant_currency, reporting_amount, reporting_currency, clearing_date, state, version, \
-         created_at_ms, updated_at_ms) VALUES {}",
-        placeholders(rows.len(), 17)
+         created_at_ms, updated_at_ms, payer_country, merchant_country, mcc, payer_residency, merchant_residency, \
+         purpose) VALUES {}",
+        placeholders(rows.len(), 23)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rows {
@@ -182,7 +183,13 @@ async fn insert_chunk(conn: &mut sqlx::AnyConnection, rows: &[Row]) -> Result<()
             .bind(r.state)
             .bind(3_i64)
             .bind(r.at_ms)
-            .bind(r.at_ms);
+            .bind(r.at_ms)
+            .bind(r.payer_country)
+            .bind(r.merchant_country)
+            .bind(r.mcc)
+            .bind(r.payer_country)
+            .bind(r.merchant_country)
+            .bind("GDDS");
     }
     q.execute(&mut *conn).await?;
     let sql = format!(

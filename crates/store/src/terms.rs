@@ -36,6 +36,29 @@ const COLUMNS: &str = "payment_id, merchant_name, acquirer_merchant_id, merchant
     fx_provider, fx_rate, markup_bps, fx_provider_minor, fx_markup_minor, fx_rounding_minor, fee_discount, \
     fee_acquirer, fee_wallet, fee_gateway, fee_scheme, created_at_ms, payer_residency, merchant_residency, purpose";
 
+/// Copy a payment's statistics dimensions from its terms onto its row
+/// (migration 0019): a no-op until both rows exist, so either writer calls
+/// it.
+pub(crate) async fn copy_dimensions(
+    conn: &mut sqlx::AnyConnection,
+    payment_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE payments SET \
+         payer_country = (SELECT t.payer_country FROM payment_terms t WHERE t.payment_id = $1), \
+         merchant_country = (SELECT t.merchant_country FROM payment_terms t WHERE t.payment_id = $1), \
+         mcc = (SELECT t.mcc FROM payment_terms t WHERE t.payment_id = $1), \
+         payer_residency = (SELECT t.payer_residency FROM payment_terms t WHERE t.payment_id = $1), \
+         merchant_residency = (SELECT t.merchant_residency FROM payment_terms t WHERE t.payment_id = $1), \
+         purpose = (SELECT t.purpose FROM payment_terms t WHERE t.payment_id = $1) \
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM payment_terms t WHERE t.payment_id = $1)",
+    )
+    .bind(payment_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn payment_terms_put(&self, t: &PaymentTerms) -> Result<(), StoreError> {
         let t = t.clone();
@@ -68,7 +91,7 @@ impl Store {
                 .bind(&t.purpose)
                 .execute(&mut *conn)
                 .await?;
-                Ok(())
+                copy_dimensions(conn, &t.payment_id).await
             })
         })
         .await
