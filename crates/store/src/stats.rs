@@ -74,7 +74,7 @@ impl StatsDim {
         StatsDim::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
-    /// The SQL of its value (the participant's is the caller's column).
+    /// The SQL of its value (the participant's is written by the caller).
     fn sql(self, participant: &'static str) -> &'static str {
         match self {
             StatsDim::Direction => "p.direction",
@@ -178,28 +178,24 @@ impl Store {
         dims: &[StatsDim],
         filter: &StatsFilter,
     ) -> Result<Vec<StatsRow>, StoreError> {
-        let sides: &[&'static str] = if dims.contains(&StatsDim::Participant) {
-            &["p.wallet", "p.acquirer"]
-        } else {
-            &["p.wallet"]
-        };
-        // The window in slices of time, each side and slice a query of
-        // its own, run at once on the pool's connections: grouping sorts
+        // The window in slices of time, each a query of its own, run at once on the pool's connections: grouping sorts
         // (SQLite) or hashes (PostgreSQL) on one core per query, and the
         // machine has more.
         let slices = stats_slices();
         let span = filter.to_ms.saturating_sub(filter.from_ms);
         let mut parts = Vec::new();
-        for side in sides {
-            for i in 0..slices {
-                let at = |k: i64| filter.from_ms.saturating_add(span / slices * k);
-                let piece = StatsFilter {
-                    from_ms: at(i),
-                    to_ms: if i + 1 == slices { filter.to_ms } else { at(i + 1) },
-                    ..filter.clone()
-                };
-                parts.push(async move { self.stats_side(dims, &piece, side).await });
-            }
+        for i in 0..slices {
+            let at = |k: i64| filter.from_ms.saturating_add(span / slices * k);
+            let piece = StatsFilter {
+                from_ms: at(i),
+                to_ms: if i + 1 == slices {
+                    filter.to_ms
+                } else {
+                    at(i + 1)
+                },
+                ..filter.clone()
+            };
+            parts.push(async move { self.stats_slice(dims, &piece).await });
         }
         let mut out = Vec::new();
         for rows in futures_util::future::join_all(parts).await {
@@ -213,12 +209,14 @@ impl Store {
         Ok(out)
     }
 
-    async fn stats_side(
+    async fn stats_slice(
         &self,
         dims: &[StatsDim],
         filter: &StatsFilter,
-        participant: &'static str,
     ) -> Result<Vec<StatsRow>, StoreError> {
+        // By participant: grouped by wallet and acquirer (one scan), each
+        // group then counted for both.
+        let by_participant = dims.contains(&StatsDim::Participant);
         let keyed: Vec<StatsDim> = dims
             .iter()
             .copied()
@@ -228,7 +226,7 @@ impl Store {
         let mut select: Vec<String> = keyed
             .iter()
             .enumerate()
-            .map(|(i, d)| format!("{} AS k{i}", d.sql(participant)))
+            .map(|(i, d)| format!("{} AS k{i}", d.sql("''")))
             .collect();
         // A number, not text: nothing to escape.
         select.push(if by_day {
@@ -258,20 +256,22 @@ impl Store {
         if let Some(p) = &filter.participant {
             binds.push(p.clone());
             let n = binds.len() + 2;
-            // Grouped by participant, a payment counts for the one asked
-            // about only.
-            if dims.contains(&StatsDim::Participant) {
-                conditions.push(format!("{participant} = ${n}"));
-            } else {
-                conditions.push(format!("(p.wallet = ${n} OR p.acquirer = ${n})"));
-            }
+            conditions.push(format!("(p.wallet = ${n} OR p.acquirer = ${n})"));
         }
-        let group: Vec<String> = (0..keyed.len())
+        let mut group: Vec<String> = (0..keyed.len())
             .map(|i| format!("k{i}"))
             .chain(["bucket".to_string(), "p.merchant_currency".to_string()])
             .collect();
+        if by_participant {
+            group.extend(["p.wallet".to_string(), "p.acquirer".to_string()]);
+        }
+        let sides = if by_participant {
+            "p.wallet, p.acquirer"
+        } else {
+            "'' AS w, '' AS a"
+        };
         let sql = format!(
-            "SELECT {}, p.merchant_currency AS currency, CAST(COUNT(*) AS BIGINT) AS n, \
+            "SELECT {}, p.merchant_currency AS currency, {sides}, CAST(COUNT(*) AS BIGINT) AS n, \
              CAST(COALESCE(SUM(p.merchant_amount), 0) AS BIGINT) AS amount, \
              CAST(COALESCE(SUM(p.reporting_amount), 0) AS BIGINT) AS reporting, \
              CAST(COUNT(*) - COUNT(p.reporting_amount) AS BIGINT) AS missing \
@@ -289,24 +289,43 @@ impl Store {
         }
         let rows = query.fetch_all(self.pool()).await?;
         use sqlx::Row;
-        rows.iter()
-            .map(|r| {
-                let keys = (0..keyed.len())
-                    .map(|i| r.try_get::<String, _>(i))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let n = keyed.len();
-                Ok(StatsRow {
-                    keys,
-                    bucket: r.try_get(n)?,
-                    currency: r.try_get(n + 1)?,
-                    count: r.try_get(n + 2)?,
-                    amount: r.try_get(n + 3)?,
-                    reporting_amount: r.try_get(n + 4)?,
-                    reporting_missing: r.try_get(n + 5)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(StoreError::from)
+        let at = keyed.iter().position(|d| *d == StatsDim::Participant);
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let keys = (0..keyed.len())
+                .map(|i| r.try_get::<String, _>(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let n = keyed.len();
+            let row = StatsRow {
+                keys,
+                bucket: r.try_get(n)?,
+                currency: r.try_get(n + 1)?,
+                count: r.try_get(n + 4)?,
+                amount: r.try_get(n + 5)?,
+                reporting_amount: r.try_get(n + 6)?,
+                reporting_missing: r.try_get(n + 7)?,
+            };
+            let Some(at) = at else {
+                out.push(row);
+                continue;
+            };
+            // Once for the wallet, once for the acquirer (only the one
+            // asked about, under a participant filter).
+            for side in [
+                r.try_get::<String, _>(n + 2)?,
+                r.try_get::<String, _>(n + 3)?,
+            ] {
+                if filter.participant.as_ref().is_some_and(|p| *p != side) {
+                    continue;
+                }
+                let mut counted = row.clone();
+                if let Some(k) = counted.keys.get_mut(at) {
+                    *k = side;
+                }
+                out.push(counted);
+            }
+        }
+        Ok(out)
     }
 
     /// Count and sum every payment in one full scan: the least any
