@@ -29,6 +29,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// `GET …/stats` query.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// Start of the window (RFC 3339, inclusive). Default: a day before `to`.

@@ -382,3 +382,43 @@ async fn bad_statistics_queries_are_refused_with_their_field() {
     let (status, _) = get(&state, "not-a-token", "/v1/reports/stats").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_close_job_makes_each_closed_cycles_report_once() {
+    for store in store::testing::engines("reports_job").await {
+        let state = common::state(store.clone()).await;
+        for p in payments() {
+            insert(&store, &p).await;
+            store
+                .payment_transition(p.id, 1, &payment::Event::ReserveRefused, "", "node-a", p.at)
+                .await
+                .unwrap();
+        }
+        // Closed by hand (early), as a failed report would leave it: the
+        // close job makes the missing report.
+        api::clearing::close(&store, &state.payments, "node-a", "2026-12-06", true)
+            .await
+            .unwrap();
+        assert_eq!(store.reports_missing().await.unwrap(), vec!["2026-12-06"]);
+        api::clearing::close_due(&state).await.unwrap();
+        assert!(store.reports_missing().await.unwrap().is_empty());
+        let kept = store.report_get("2026-12-06").await.unwrap().unwrap();
+        let report: api::reports::DailyReport = serde_json::from_str(&kept.json).unwrap();
+        assert_eq!(report.by_status.iter().map(|g| g.count).sum::<i64>(), 6);
+        assert!(report.tie_out.payments_match_cycle, "{report:?}");
+        assert_eq!(report.largest.len(), 0, "none succeeded: {report:?}");
+        // Made once: a second run keeps the first.
+        api::clearing::close_due(&state).await.unwrap();
+        assert_eq!(store.report_get("2026-12-06").await.unwrap().unwrap(), kept);
+        let again =
+            api::reports::make_daily(&store, &state.payments, "CNY", "node-b", "2026-12-06")
+                .await
+                .unwrap();
+        assert_eq!(again, kept);
+        // An open cycle has no report yet.
+        let e = api::reports::build_daily(&store, &state.payments, "CNY", "2099-01-01")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "NOT_FOUND");
+    }
+}
