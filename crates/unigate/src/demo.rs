@@ -228,15 +228,15 @@ fn pick<T>(items: &[T], draw: u64) -> anyhow::Result<&T> {
         .context("nothing to pick from")
 }
 
-struct Party {
+pub(crate) struct Party {
     id: String,
     client: client::SignedClient,
 }
 
 /// The gateway as the demo's operator and participants see it.
-struct Net {
-    url: String,
-    http: reqwest::Client,
+pub(crate) struct Net {
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
     op_token: String,
     wallets: BTreeMap<&'static str, (Party, Running)>,
     acquirers: BTreeMap<&'static str, (Party, Running, String)>,
@@ -255,7 +255,7 @@ impl Net {
             .with_context(|| format!("no {cc} acquirer"))
     }
 
-    async fn op(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn op(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
         let req = self
             .http
             .request(
@@ -352,18 +352,52 @@ fn remove_db(path: &Path) {
 }
 
 /// One payment attempt and what became of it.
-struct Attempt {
-    mode: &'static str,
+pub(crate) struct Attempt {
+    pub(crate) mode: &'static str,
     /// The payment id, when the gateway made a payment.
-    payment: Option<String>,
+    pub(crate) payment: Option<String>,
     /// The first answer's status and code.
-    answer: (String, String),
+    pub(crate) answer: (String, String),
 }
 
 // The demo's output is its summary on stdout and its progress on stderr.
-#[allow(clippy::print_stdout, clippy::print_stderr)]
-async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
+/// The gateway and its simulated participants, onboarded and live, with
+/// the FX provider's first rates in: what the demo and the load generator
+/// drive.
+pub(crate) struct World {
+    pub(crate) store: store::Store,
+    pub(crate) net: Net,
+    pub(crate) codes: BTreeMap<&'static str, String>,
+    pub(crate) db_text: String,
+    pub(crate) sims_dir: PathBuf,
+    resolver: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
+    fx_task: tokio::task::JoinHandle<Result<(), sim::fx::SimError>>,
+}
+
+impl World {
+    /// Stop the background work (the resolver first).
+    pub(crate) fn stop_resolver(&self) {
+        self.resolver.abort();
+    }
+
+    pub(crate) async fn stop(self) {
+        self.resolver.abort();
+        self.server.abort();
+        self.fx_task.abort();
+        self.store.close().await;
+    }
+}
+
+/// Start the world on a fresh SQLite file `db` (removed first).
+pub(crate) async fn start_world(db: &Path, seed: u64, no_faults: bool) -> anyhow::Result<World> {
+    let options = DemoOptions {
+        payments: 0,
+        json: true,
+        db: Some(db.to_path_buf()),
+        seed,
+        no_faults,
+    };
     let db = options.db.clone().unwrap_or_else(|| PathBuf::from(DEMO_DB));
     let db_text = db.to_string_lossy().to_string();
     remove_db(&db);
@@ -668,6 +702,31 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    Ok(World {
+        store,
+        net,
+        codes,
+        db_text,
+        sims_dir,
+        resolver,
+        server,
+        fx_task,
+    })
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let db = options.db.clone().unwrap_or_else(|| PathBuf::from(DEMO_DB));
+    let world = start_world(&db, options.seed, options.no_faults).await?;
+    let World {
+        store,
+        net,
+        codes,
+        db_text,
+        sims_dir,
+        ..
+    } = &world;
     // The payments.
     let progress = if options.json || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
@@ -680,8 +739,8 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let net_ref = &net;
-    let codes_ref = &codes;
+    let net_ref = net;
+    let codes_ref = codes;
     let progress_ref = &progress;
     let seed = options.seed;
     let attempts: Vec<anyhow::Result<Attempt>> = futures_util::stream::iter(0..options.payments)
@@ -715,12 +774,10 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     drain.finish_and_clear();
-    resolver.abort();
+    world.stop_resolver();
 
-    let summary = summarise(&store, &net, &attempts, &db_text, &sims_dir).await?;
-    server.abort();
-    fx_task.abort();
-    store.close().await;
+    let summary = summarise(store, net, &attempts, db_text, sims_dir).await?;
+    world.stop().await;
     let ok = summary.non_final == 0 && summary.ledger_balanced;
     let mut out = summary.json;
     if let Some(o) = out.as_object_mut() {
@@ -798,7 +855,7 @@ async fn start_sim(
 
 /// One payment of the mix: MPM or CPM, between a wallet and an acquirer of
 /// different countries, then perhaps a refund or a cancel.
-async fn one_payment(
+pub(crate) async fn one_payment(
     net: &Net,
     codes: &BTreeMap<&str, String>,
     seed: u64,

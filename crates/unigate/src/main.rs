@@ -4,6 +4,7 @@
 mod call_cmd;
 mod demo;
 mod kek;
+mod loadgen;
 mod qr_cmd;
 mod report_cmd;
 mod serve;
@@ -90,8 +91,9 @@ enum Command {
         #[command(subcommand)]
         command: Box<qr_cmd::QrCommand>,
     },
-    /// Drive a running gateway through simulators and report.
-    Loadgen,
+    /// Drive the gateway and its simulators with the standard payment
+    /// mix, open or closed loop, and report throughput, latency and cost.
+    Loadgen(Box<loadgen::LoadgenArgs>),
     /// Built-in participant simulators.
     Sim {
         #[command(subcommand)]
@@ -138,7 +140,7 @@ fn main() -> ExitCode {
             seed,
             no_faults,
         }),
-        Command::Loadgen => not_built("loadgen"),
+        Command::Loadgen(args) => loadgen::run(*args),
         Command::Keygen(args) => call_cmd::keygen(args),
         Command::Sim { command } => sim_cmd::run(*command),
         Command::Sign(args) => call_cmd::sign(args),
@@ -151,10 +153,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn not_built(what: &str) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`unigate {what}` is not built yet; see the open issues")
 }
 
 /// Errors on the command line are one line.

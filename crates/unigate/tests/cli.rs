@@ -104,11 +104,89 @@ fn unknown_profile_is_a_one_line_error() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so() {
-    let out = unigate(&["loadgen"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).expect("UTF-8");
-    assert!(err.contains("not built yet"), "{err}");
+fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
+    let dir = std::env::temp_dir().join(format!("unigate-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("lg.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args([
+            "loadgen",
+            "--payments",
+            "60",
+            "--concurrency",
+            "8",
+            "--preload",
+            "500",
+            "--ceiling",
+            "--ceiling-requests",
+            "200",
+            "--json",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["payments"], 60, "{r}");
+    assert_eq!(r["preloaded"], 500, "{r}");
+    assert_eq!(
+        r["answers"]["S"], 60,
+        "without faults every payment goes through: {r}"
+    );
+    assert_eq!(r["ledger_balanced"], true, "{r}");
+    assert!(r["payments_per_second"].as_f64().unwrap() > 0.0, "{r}");
+    for p in ["p50", "p90", "p99", "p99_9", "max"] {
+        assert!(r["latency_ms"][p].as_f64().unwrap() > 0.0, "{p}: {r}");
+    }
+    assert!(r["process"]["cpu_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["process"]["rss_mb"].as_f64().unwrap() > 1.0, "{r}");
+    assert_eq!(r["ceiling"]["requests"], 200, "{r}");
+    assert_eq!(r["ceiling"]["failed"], 0, "{r}");
+    // Open loop at a modest rate.
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .args([
+            "loadgen",
+            "--payments",
+            "20",
+            "--rate",
+            "40",
+            "--json",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["mode"], "open_loop", "{r}");
+    assert!(
+        r["elapsed_s"].as_f64().unwrap() >= 0.45,
+        "20 at 40/s take half a second: {r}"
+    );
+    // Bad arguments: one line, exit 2.
+    for args in [
+        &["loadgen", "--rate", "0"][..],
+        &["loadgen", "--payments", "0"][..],
+        &["loadgen", "--concurrency", "0"][..],
+    ] {
+        let out = unigate(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+            1,
+            "{args:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const SPEC_EXAMPLE: &str = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A";

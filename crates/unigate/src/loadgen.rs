@@ -1,0 +1,404 @@
+//! `unigate loadgen`: the whole payment path under load (docs/loadgen.md).
+//!
+//! Starts the gateway and its simulated participants on SQLite (the
+//! demo's world, without faults unless asked), optionally preloads the
+//! store, then drives the standard mix — half MPM (consult, quote, pay),
+//! half CPM, a tenth refunded, one in twenty-five cancelled — with every
+//! request signed and every answer's signature verified:
+//! - open loop (`--rate`): payment n is due at start + n / rate, and its
+//!   latency counts from then, so a slow gateway cannot hide its queue
+//!   (no coordinated omission);
+//! - closed loop (default): `--concurrency` payments in flight, as fast
+//!   as they complete.
+//!
+//! The report: achieved payments/s, latency percentiles (HDR histogram),
+//! answers by code, the process's CPU seconds and RSS from /proc, and with
+//! `--ceiling` a trivial endpoint of the same server driven the same way.
+//! The gateway, simulators and generator share this one process, so the
+//! CPU is the whole system's.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+use crate::demo::{Attempt, World, one_payment, start_world};
+
+/// Default SQLite file of the load generator's gateway.
+pub const LOADGEN_DB: &str = "unigate-loadgen.db";
+/// Most payments one run drives, and most preloaded.
+pub const LOADGEN_PAYMENTS_MAX: u32 = 10_000_000;
+pub const LOADGEN_PRELOAD_MAX: u64 = 100_000_000;
+/// Most payments in flight (closed loop; the open loop's queue bound).
+pub const LOADGEN_CONCURRENCY_MAX: usize = 10_000;
+/// Payments run before the measured window (connections, caches).
+const WARM_UP: u32 = 50;
+/// Linux's clock ticks per second for /proc times (USER_HZ).
+const TICKS_PER_S: f64 = 100.0;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadgenArgs {
+    /// Payments to drive (after a warm-up of 50).
+    #[arg(long, default_value_t = 2_000)]
+    payments: u32,
+    /// Offered rate, payments per second (open loop). Without it: closed
+    /// loop at --concurrency.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Payments in flight (closed loop), or the most queued (open loop).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Payments written into the store before the run (growth).
+    #[arg(long, default_value_t = 0)]
+    preload: u64,
+    /// Also drive GET /healthz of the same server the same way: the
+    /// HTTP ceiling of this machine, measured in the same run.
+    #[arg(long)]
+    ceiling: bool,
+    /// Requests of the ceiling's run.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    ceiling_requests: u32,
+    /// Let the simulators inject latency, declines, failures and timeouts.
+    #[arg(long)]
+    faults: bool,
+    /// The gateway's SQLite file (default unigate-loadgen.db, replaced).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// One JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// This process's CPU seconds (user + system) and resident set (bytes).
+fn proc_usage() -> (f64, u64) {
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // The fields after the command name (which may hold spaces).
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / TICKS_PER_S)
+        })
+        .unwrap_or(0.0);
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        })
+        .unwrap_or(0);
+    (cpu, rss)
+}
+
+fn bar(len: u64, what: &str, hidden: bool) -> indicatif::ProgressBar {
+    let b = if hidden || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(len)
+    };
+    b.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} {{bar:40}} {{pos}}/{{len}} {{per_sec}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
+/// What one payment came to: its latency and its answer's code.
+fn outcome(attempt: &anyhow::Result<Attempt>) -> String {
+    match attempt {
+        Ok(a) if a.answer.0 == "S" => "S".into(),
+        Ok(a) => format!("{} {}", a.answer.0, a.answer.1),
+        Err(e) => {
+            let text = e.to_string();
+            format!("error: {}", text.chars().take(80).collect::<String>())
+        }
+    }
+}
+
+fn percentiles(h: &Histogram<u64>) -> Value {
+    let ms = |us: u64| (us as f64) / 1000.0;
+    json!({
+        "p50": ms(h.value_at_quantile(0.50)),
+        "p90": ms(h.value_at_quantile(0.90)),
+        "p99": ms(h.value_at_quantile(0.99)),
+        "p99_9": ms(h.value_at_quantile(0.999)),
+        "max": ms(h.max()),
+    })
+}
+
+pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        (1..=LOADGEN_PAYMENTS_MAX).contains(&args.payments),
+        "--payments is 1 to {LOADGEN_PAYMENTS_MAX}"
+    );
+    anyhow::ensure!(
+        (1..=LOADGEN_CONCURRENCY_MAX).contains(&args.concurrency),
+        "--concurrency is 1 to {LOADGEN_CONCURRENCY_MAX}"
+    );
+    anyhow::ensure!(
+        args.preload <= LOADGEN_PRELOAD_MAX,
+        "--preload is at most {LOADGEN_PRELOAD_MAX}"
+    );
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0,
+            "--rate is above 0 and at most 1000000 payments/s"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(loadgen(args))
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+async fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
+    let db = args.db.clone().unwrap_or_else(|| PathBuf::from(LOADGEN_DB));
+    let world = start_world(&db, args.seed, !args.faults).await?;
+    if args.preload > 0 {
+        let b = bar(args.preload, "preloading payments", args.json);
+        let t = Instant::now();
+        world
+            .store
+            .preload_payments(
+                &store::Preload {
+                    payments: args.preload,
+                    prefix: "preload-".into(),
+                    // The 30 days before now.
+                    start_ms: api::now_ms() - 30 * 86_400_000,
+                    span_ms: 30 * 86_400_000,
+                    batch: 10_000,
+                },
+                |n| b.set_position(n),
+            )
+            .await?;
+        b.finish_and_clear();
+        world.store.analyze().await?;
+        if !args.json {
+            eprintln!(
+                "preloaded {} payments in {:.1} s",
+                args.preload,
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let result = drive(&world, &args).await;
+    world.stop().await;
+    let report = result?;
+    if args.json {
+        println!("{report}");
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
+    let (net, codes, seed) = (&world.net, &world.codes, args.seed);
+    // Warm-up, not measured.
+    futures_util::stream::iter(0..WARM_UP)
+        .map(|n| one_payment(net, codes, seed, u64::from(n) + 1_000_000_000))
+        .buffer_unordered(args.concurrency.min(16))
+        .for_each(|_| async {})
+        .await;
+
+    let progress = bar(u64::from(args.payments), "payments", args.json);
+    let (cpu_before, _) = proc_usage();
+    let started = Instant::now();
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut answers: BTreeMap<String, u64> = BTreeMap::new();
+    let mut record = |due: Instant, attempt: anyhow::Result<Attempt>| {
+        let us = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let _ = latency.record(us.max(1));
+        *answers.entry(outcome(&attempt)).or_insert(0) += 1;
+        progress.inc(1);
+    };
+    match args.rate {
+        Some(rate) => {
+            // Open loop: each payment starts at its due time, whatever the
+            // ones before it are doing; its latency counts from then.
+            let per = Duration::from_secs_f64(1.0 / rate);
+            let mut running = futures_util::stream::FuturesUnordered::new();
+            for n in 0..args.payments {
+                let due = started + per.saturating_mul(n);
+                loop {
+                    let wait = tokio::time::sleep_until(due.into());
+                    tokio::pin!(wait);
+                    if running.len() >= args.concurrency {
+                        // Queue full: the due time passes while we wait,
+                        // and the latency shows it.
+                        if let Some((due, a)) = running.next().await {
+                            record(due, a);
+                        }
+                        continue;
+                    }
+                    tokio::select! {
+                        () = &mut wait => break,
+                        Some((due, a)) = running.next(), if !running.is_empty() => record(due, a),
+                    }
+                }
+                running
+                    .push(async move { (due, one_payment(net, codes, seed, u64::from(n)).await) });
+            }
+            while let Some((due, a)) = running.next().await {
+                record(due, a);
+            }
+        }
+        None => {
+            let mut done = futures_util::stream::iter(0..args.payments)
+                .map(|n| async move {
+                    let start = Instant::now();
+                    (start, one_payment(net, codes, seed, u64::from(n)).await)
+                })
+                .buffer_unordered(args.concurrency);
+            while let Some((start, a)) = done.next().await {
+                record(start, a);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    let (cpu_after, rss) = proc_usage();
+    let cpu = cpu_after - cpu_before;
+    let payments = f64::from(args.payments);
+
+    // Whatever is still open (refunds, notifications) finishes; the books
+    // must balance.
+    let drained_by = Instant::now() + Duration::from_secs(60);
+    while world.store.audit_open_work().await? > 0 && Instant::now() < drained_by {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tb = world
+        .net
+        .op("GET", "/v1/admin/ledger/trial-balance", Value::Null)
+        .await?;
+
+    let ceiling = if args.ceiling {
+        let http = &world.net.http;
+        let url = format!("{}/healthz", world.net.url);
+        let t = Instant::now();
+        let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+        let mut failed = 0u64;
+        let mut done = futures_util::stream::iter(0..args.ceiling_requests)
+            .map(|_| {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let start = Instant::now();
+                    let ok = http
+                        .get(&url)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                    (start, ok)
+                }
+            })
+            .buffer_unordered(args.concurrency);
+        while let Some((start, ok)) = done.next().await {
+            let _ = h.record(
+                u64::try_from(start.elapsed().as_micros())
+                    .unwrap_or(1)
+                    .max(1),
+            );
+            failed += u64::from(!ok);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        Some(json!({
+            "endpoint": "GET /healthz",
+            "requests": args.ceiling_requests,
+            "failed": failed,
+            "per_second": f64::from(args.ceiling_requests) / secs,
+            "latency_ms": percentiles(&h),
+        }))
+    } else {
+        None
+    };
+
+    let per_second = payments / elapsed.as_secs_f64();
+    let mut report = json!({
+        "mode": if args.rate.is_some() { "open_loop" } else { "closed_loop" },
+        "offered_per_second": args.rate,
+        "concurrency": args.concurrency,
+        "payments": args.payments,
+        "preloaded": args.preload,
+        "faults": args.faults,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "payments_per_second": per_second,
+        "latency_ms": percentiles(&latency),
+        "answers": answers,
+        "process": {
+            "note": "gateway, simulators and generator share this process",
+            "cpu_s": cpu,
+            "cpu_us_per_payment": cpu * 1e6 / payments,
+            "cores_busy": cpu / elapsed.as_secs_f64(),
+            "rss_mb": (rss as f64) / 1_048_576.0,
+        },
+        "ledger_balanced": tb.pointer("/balanced").cloned().unwrap_or(Value::Null),
+    });
+    if let (Some(c), Some(o)) = (ceiling, report.as_object_mut()) {
+        let ceiling_rate = c.get("per_second").and_then(Value::as_f64).unwrap_or(0.0);
+        o.insert("ceiling".into(), c);
+        if ceiling_rate > 0.0 {
+            o.insert(
+                "payments_per_ceiling_request".into(),
+                json!(per_second / ceiling_rate),
+            );
+        }
+    }
+    Ok(report)
+}
+
+#[allow(clippy::print_stdout)]
+fn print_report(r: &Value) {
+    let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(0.0);
+    println!(
+        "{} payments ({}{}), {:.1} s: {:.0} payments/s",
+        r["payments"],
+        r["mode"].as_str().unwrap_or(""),
+        r["offered_per_second"]
+            .as_f64()
+            .map(|o| format!(", offered {o:.0}/s"))
+            .unwrap_or_default(),
+        f("/elapsed_s"),
+        f("/payments_per_second")
+    );
+    println!(
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        f("/latency_ms/p50"),
+        f("/latency_ms/p90"),
+        f("/latency_ms/p99"),
+        f("/latency_ms/p99_9"),
+        f("/latency_ms/max")
+    );
+    if let Some(a) = r["answers"].as_object() {
+        let parts: Vec<String> = a.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        println!("answers: {}", parts.join(", "));
+    }
+    println!(
+        "process (gateway + simulators + generator): {:.1} CPU s, {:.0} µs CPU per payment, {:.2} cores busy, RSS {:.0} MB",
+        f("/process/cpu_s"),
+        f("/process/cpu_us_per_payment"),
+        f("/process/cores_busy"),
+        f("/process/rss_mb")
+    );
+    if r.get("ceiling").is_some() {
+        println!(
+            "ceiling GET /healthz: {:.0} requests/s (p99 {:.2} ms); payments per ceiling request {:.4}",
+            f("/ceiling/per_second"),
+            f("/ceiling/latency_ms/p99"),
+            f("/payments_per_ceiling_request")
+        );
+    }
+    println!("ledger balanced: {}", r["ledger_balanced"]);
+}
