@@ -89,6 +89,10 @@ pub struct SignedClient {
     /// unless pinned.
     peer_keys: std::sync::Mutex<Vec<(u32, PublicKey)>>,
     pinned: bool,
+    /// The last `Request-Time` used (Unix ms): each request gets a later
+    /// one, so two identical requests sent in the same millisecond are not
+    /// one request and its replay to the gateway's replay guard.
+    last_request_ms: std::sync::atomic::AtomicI64,
 }
 
 #[derive(serde::Deserialize)]
@@ -147,6 +151,7 @@ impl SignedClient {
             limits,
             peer_keys: std::sync::Mutex::new(Vec::new()),
             pinned: false,
+            last_request_ms: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -184,9 +189,26 @@ impl SignedClient {
             self.signer.as_ref(),
             method,
             &format!("{}{target}", self.prefix),
-            &sign::now_rfc3339(),
+            &self.request_time(),
             body,
         )?)
+    }
+
+    /// Now, in milliseconds, but always after the last request's time.
+    fn request_time(&self) -> String {
+        use std::sync::atomic::Ordering;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let mut at = now;
+        let _ = self
+            .last_request_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                at = now.max(last.saturating_add(1));
+                Some(at)
+            });
+        sign::rfc3339_ms(at)
     }
 
     /// Send a signed request: `target` is the path with query under the

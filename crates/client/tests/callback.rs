@@ -177,3 +177,22 @@ async fn callbacks_reach_only_public_addresses() {
     // Allowed (simulators, tests): it connects.
     drop(listener);
 }
+
+#[test]
+fn identical_requests_in_one_millisecond_get_distinct_times_and_signatures() {
+    let (key, _) = PrivateKey::generate_ed25519().unwrap();
+    let signer = Arc::new(KeySigner {
+        client_id: "mn-wallet".into(),
+        key,
+        key_version: 1,
+    });
+    let c = SignedClient::new("http://127.0.0.1:9", signer, ClientLimits::default()).unwrap();
+    let body = br#"{"code":"000201"}"#;
+    let signed: Vec<SignedHeaders> = (0..50)
+        .map(|_| c.sign("POST", "/v1/mpm/consult", body).unwrap())
+        .collect();
+    let times: std::collections::BTreeSet<&str> = signed.iter().map(|h| h.time.as_str()).collect();
+    let sigs: std::collections::BTreeSet<&str> =
+        signed.iter().map(|h| h.signature.as_str()).collect();
+    assert_eq!((times.len(), sigs.len()), (50, 50), "a replay to the gateway's guard");
+}

@@ -121,8 +121,23 @@ fn outcome(attempt: &anyhow::Result<Attempt>) -> String {
         Ok(a) if a.answer.0 == "S" => "S".into(),
         Ok(a) => format!("{} {}", a.answer.0, a.answer.1),
         Err(e) => {
+            // `who METHOD path: HTTP status {problem}`: the call and the
+            // problem's code, not the participant.
             let text = e.to_string();
-            format!("error: {}", text.chars().take(80).collect::<String>())
+            let call = text
+                .split_once(' ')
+                .map_or(text.as_str(), |(_, rest)| rest)
+                .split(" {")
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let code = text
+                .split_once("\"code\":\"")
+                .and_then(|(_, rest)| rest.split('"').next())
+                .unwrap_or("");
+            format!("error: {} {code}", call.chars().take(80).collect::<String>())
+                .trim_end()
+                .to_string()
         }
     }
 }
