@@ -194,5 +194,9 @@ fn identical_requests_in_one_millisecond_get_distinct_times_and_signatures() {
     let times: std::collections::BTreeSet<&str> = signed.iter().map(|h| h.time.as_str()).collect();
     let sigs: std::collections::BTreeSet<&str> =
         signed.iter().map(|h| h.signature.as_str()).collect();
-    assert_eq!((times.len(), sigs.len()), (50, 50), "a replay to the gateway's guard");
+    assert_eq!(
+        (times.len(), sigs.len()),
+        (50, 50),
+        "a replay to the gateway's guard"
+    );
 }

@@ -135,9 +135,12 @@ fn outcome(attempt: &anyhow::Result<Attempt>) -> String {
                 .split_once("\"code\":\"")
                 .and_then(|(_, rest)| rest.split('"').next())
                 .unwrap_or("");
-            format!("error: {} {code}", call.chars().take(80).collect::<String>())
-                .trim_end()
-                .to_string()
+            format!(
+                "error: {} {code}",
+                call.chars().take(80).collect::<String>()
+            )
+            .trim_end()
+            .to_string()
         }
     }
 }
