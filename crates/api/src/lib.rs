@@ -61,6 +61,10 @@ pub struct HttpLimits {
     pub bulk_body_bytes_max: usize,
     /// Most rows in one bulk file.
     pub bulk_rows_max: u64,
+    /// Most participant requests (the signed API) worked on at once.
+    /// Beyond it a request is shed before any work — 503 `OVERLOADED`
+    /// with `Retry-After` — so what was accepted is answered in time.
+    pub in_flight_max: usize,
 }
 
 impl Default for HttpLimits {
@@ -71,6 +75,7 @@ impl Default for HttpLimits {
             header_bytes_max: 16 * 1024,
             bulk_body_bytes_max: 4 * 1024 * 1024,
             bulk_rows_max: 10_000,
+            in_flight_max: 1_024,
         }
     }
 }
@@ -368,6 +373,11 @@ pub fn router(state: AppState) -> Router {
             (state.clone(), limits.bulk_body_bytes_max),
             signed::verify_requests,
         ));
+    // One gate for both, outside the signature checks: a shed request
+    // costs nothing.
+    let gate = InFlight::new(limits.in_flight_max);
+    let signed = signed.route_layer(middleware::from_fn_with_state(gate.clone(), shed));
+    let signed_bulk = signed_bulk.route_layer(middleware::from_fn_with_state(gate, shed));
     Router::new()
         .merge(signed)
         .merge(signed_bulk)
@@ -492,6 +502,50 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The participant requests being worked on, bounded.
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl InFlight {
+    pub fn new(max: usize) -> InFlight {
+        let max = max.min(tokio::sync::Semaphore::MAX_PERMITS);
+        InFlight {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+        }
+    }
+}
+
+/// Seconds a shed participant is told to wait.
+pub const RETRY_AFTER_S: u64 = 1;
+
+/// Shed a request when `in_flight_max` are being worked on: 503
+/// `OVERLOADED` with `Retry-After`, before anything is read or done.
+pub async fn shed(State(gate): State<InFlight>, req: Request, next: Next) -> Response {
+    let Ok(permit) = gate.permits.clone().try_acquire_owned() else {
+        metrics::counter!("unigate_http_shed_total").increment(1);
+        let mut response = ApiError::new(
+            "OVERLOADED",
+            format!(
+                "{} participant requests are being worked on; send it again after {RETRY_AFTER_S} s",
+                gate.max
+            ),
+        )
+        .into_response();
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(RETRY_AFTER_S),
+        );
+        return response;
+    };
+    let response = next.run(req).await;
+    drop(permit);
+    response
 }
 
 /// Bounds each request in time and counts it for `/metrics`.

@@ -171,6 +171,11 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         "The request took longer than `http.request_timeout_ms`.",
     ),
     (
+        "OVERLOADED",
+        503,
+        "The gateway is working on `http.in_flight_max` participant requests already; nothing was done: send it again after `Retry-After` seconds.",
+    ),
+    (
         "INTERNAL",
         500,
         "The gateway failed; the cause is in its logs under the request id.",

@@ -156,6 +156,64 @@ async fn a_request_over_its_time_is_a_timeout_problem() {
 }
 
 #[tokio::test]
+async fn beyond_its_in_flight_limit_a_request_is_shed_with_retry_after() {
+    // Two slow requests hold the gate; the rest are shed at once, each
+    // told when to come back; once the two are answered, the gate opens.
+    let gate = api::InFlight::new(2);
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                "done"
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(gate, api::shed));
+    let tries = (0..6).map(|_| {
+        let app = app.clone();
+        async move {
+            app.oneshot(Request::builder().uri("/slow").body(Body::empty()).unwrap())
+                .await
+                .unwrap()
+        }
+    });
+    let answers = futures_util::future::join_all(tries).await;
+    let ok = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 2);
+    for r in answers.iter().filter(|r| r.status() != StatusCode::OK) {
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+    let again = app
+        .oneshot(Request::builder().uri("/slow").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK, "the gate opens again");
+}
+
+#[tokio::test]
+async fn the_gateway_sheds_participant_calls_but_not_health_or_the_operator() {
+    let mut s = state(store().await).await;
+    s.limits = HttpLimits {
+        in_flight_max: 0,
+        ..HttpLimits::default()
+    };
+    let (status, headers, body) = call(s.clone(), "POST", "/v1/payments", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "OVERLOADED", "{body}");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    let (status, _, _) = call(s.clone(), "POST", "/v1/merchants/bulk", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _, _) = call(s.clone(), "GET", "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = call(s, "GET", "/v1/admin/participants", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}
+
+#[tokio::test]
 async fn every_answer_carries_a_request_id() {
     let s = state(store().await).await;
     let (_, headers, _) = call(s, "GET", "/healthz", None).await;

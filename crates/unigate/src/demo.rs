@@ -390,7 +390,12 @@ impl World {
 }
 
 /// Start the world on a fresh SQLite file `db` (removed first).
-pub(crate) async fn start_world(db: &Path, seed: u64, no_faults: bool) -> anyhow::Result<World> {
+pub(crate) async fn start_world(
+    db: &Path,
+    seed: u64,
+    no_faults: bool,
+    limits: api::HttpLimits,
+) -> anyhow::Result<World> {
     let options = DemoOptions {
         payments: 0,
         json: true,
@@ -450,7 +455,7 @@ pub(crate) async fn start_world(db: &Path, seed: u64, no_faults: bool) -> anyhow
         risk: Arc::new(api::payments::ApproveAll),
         risk_rules: Arc::default(),
         store: store.clone(),
-        limits: api::HttpLimits::default(),
+        limits,
         node_id: "demo".into(),
         // The simulators answer on loopback.
         allow_private_callbacks: true,
@@ -718,7 +723,13 @@ pub(crate) async fn start_world(db: &Path, seed: u64, no_faults: bool) -> anyhow
 async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let db = options.db.clone().unwrap_or_else(|| PathBuf::from(DEMO_DB));
-    let world = start_world(&db, options.seed, options.no_faults).await?;
+    let world = start_world(
+        &db,
+        options.seed,
+        options.no_faults,
+        api::HttpLimits::default(),
+    )
+    .await?;
     let World {
         store,
         net,

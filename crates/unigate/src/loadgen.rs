@@ -63,6 +63,10 @@ pub struct LoadgenArgs {
     /// Requests of the ceiling's run.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     ceiling_requests: u32,
+    /// The gateway's `http.in_flight_max` (overload drills: what it sheds
+    /// is answered 503 OVERLOADED, counted under `answers`).
+    #[arg(long)]
+    in_flight_max: Option<usize>,
     /// Let the simulators inject latency, declines, failures and timeouts.
     #[arg(long)]
     faults: bool,
@@ -184,7 +188,13 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 async fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     let db = args.db.clone().unwrap_or_else(|| PathBuf::from(LOADGEN_DB));
-    let world = start_world(&db, args.seed, !args.faults).await?;
+    let limits = api::HttpLimits {
+        in_flight_max: args
+            .in_flight_max
+            .unwrap_or(api::HttpLimits::default().in_flight_max),
+        ..api::HttpLimits::default()
+    };
+    let world = start_world(&db, args.seed, !args.faults, limits).await?;
     if args.preload > 0 {
         let b = bar(args.preload, "preloading payments", args.json);
         let t = Instant::now();
@@ -351,6 +361,7 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         "payments": args.payments,
         "preloaded": args.preload,
         "faults": args.faults,
+        "in_flight_max": args.in_flight_max,
         "elapsed_s": elapsed.as_secs_f64(),
         "payments_per_second": per_second,
         "latency_ms": percentiles(&latency),
