@@ -365,28 +365,61 @@ pub(crate) struct Attempt {
 /// the FX provider's first rates in: what the demo and the load generator
 /// drive.
 pub(crate) struct World {
-    pub(crate) store: store::Store,
+    /// The gateway's store when it runs here (not when driven remotely).
+    pub(crate) store: Option<store::Store>,
     pub(crate) net: Net,
     pub(crate) codes: BTreeMap<&'static str, String>,
     pub(crate) db_text: String,
     pub(crate) sims_dir: PathBuf,
-    resolver: tokio::task::JoinHandle<()>,
-    server: tokio::task::JoinHandle<()>,
+    resolver: Option<tokio::task::JoinHandle<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
     fx_task: tokio::task::JoinHandle<Result<(), sim::fx::SimError>>,
 }
 
 impl World {
     /// Stop the background work (the resolver first).
     pub(crate) fn stop_resolver(&self) {
-        self.resolver.abort();
+        if let Some(r) = &self.resolver {
+            r.abort();
+        }
     }
 
     pub(crate) async fn stop(self) {
-        self.resolver.abort();
-        self.server.abort();
+        self.stop_resolver();
+        if let Some(s) = &self.server {
+            s.abort();
+        }
         self.fx_task.abort();
-        self.store.close().await;
+        if let Some(store) = &self.store {
+            store.close().await;
+        }
     }
+}
+
+/// The world around a gateway running elsewhere (`url`, an operator
+/// token): the simulators start here, with their books in `sims_dir`,
+/// and are onboarded there. Its store is not ours to read.
+pub(crate) async fn remote_world(
+    url: &str,
+    op_token: &str,
+    sims_dir: &Path,
+    seed: u64,
+    no_faults: bool,
+) -> anyhow::Result<World> {
+    let _ = std::fs::remove_dir_all(sims_dir);
+    std::fs::create_dir_all(sims_dir)
+        .with_context(|| format!("creating {}", sims_dir.display()))?;
+    let (net, codes, fx_task) = populate(url, op_token, sims_dir, seed, no_faults).await?;
+    Ok(World {
+        store: None,
+        net,
+        codes,
+        db_text: url.to_string(),
+        sims_dir: sims_dir.to_path_buf(),
+        resolver: None,
+        server: None,
+        fx_task,
+    })
 }
 
 /// Start the world on a fresh SQLite file `db` (removed first).
@@ -479,6 +512,43 @@ pub(crate) async fn start_world(
         let _ = axum::serve(listener, api::router(state)).await;
     });
     let (_, op_token) = store.token_create(store::Role::Operator, "demo", 1).await?;
+    let (net, codes, fx_task) = populate(&url, &op_token, &sims_dir, seed, no_faults).await?;
+    Ok(World {
+        store: Some(store),
+        net,
+        codes,
+        db_text,
+        sims_dir,
+        resolver: Some(resolver),
+        server: Some(server),
+        fx_task,
+    })
+}
+
+/// Start the simulated participants and onboard them, live, on the
+/// gateway at `url` through its operator API (`op_token`): what a drill
+/// against a gateway running elsewhere does too. Their books go in
+/// `sims_dir`.
+pub(crate) async fn populate(
+    url: &str,
+    op_token: &str,
+    sims_dir: &Path,
+    seed: u64,
+    no_faults: bool,
+) -> anyhow::Result<(
+    Net,
+    BTreeMap<&'static str, String>,
+    tokio::task::JoinHandle<Result<(), sim::fx::SimError>>,
+)> {
+    let options = DemoOptions {
+        payments: 0,
+        json: true,
+        db: None,
+        seed,
+        no_faults,
+    };
+    let url = url.to_string();
+    let op_token = op_token.to_string();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -707,16 +777,7 @@ pub(crate) async fn start_world(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    Ok(World {
-        store,
-        net,
-        codes,
-        db_text,
-        sims_dir,
-        resolver,
-        server,
-        fx_task,
-    })
+    Ok((net, codes, fx_task))
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -738,6 +799,9 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
         sims_dir,
         ..
     } = &world;
+    let store = store
+        .as_ref()
+        .context("the demo's gateway runs in this process")?;
     // The payments.
     let progress = if options.json || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()

@@ -23,11 +23,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-use crate::demo::{Attempt, World, one_payment, start_world};
+use crate::demo::{Attempt, World, one_payment, remote_world, start_world};
 
 /// Default SQLite file of the load generator's gateway.
 pub const LOADGEN_DB: &str = "unigate-loadgen.db";
@@ -71,8 +72,21 @@ pub struct LoadgenArgs {
     #[arg(long)]
     faults: bool,
     /// The gateway's SQLite file (default unigate-loadgen.db, replaced).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "url")]
     db: Option<PathBuf>,
+    /// Drive a gateway running elsewhere (e.g. http://127.0.0.1:8080): the
+    /// simulators start here and are onboarded there through the operator
+    /// API. It must accept loopback callbacks (`allow_private_callbacks`)
+    /// and hold none of the simulators' participants yet.
+    #[arg(long)]
+    url: Option<String>,
+    /// An operator token of that gateway.
+    #[arg(long, env = "UNIGATE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// That gateway's process id: its own CPU and RSS are read from
+    /// /proc/PID.
+    #[arg(long, requires = "url")]
+    gateway_pid: Option<u32>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// One JSON object.
@@ -80,9 +94,10 @@ pub struct LoadgenArgs {
     json: bool,
 }
 
-/// This process's CPU seconds (user + system) and resident set (bytes).
-fn proc_usage() -> (f64, u64) {
-    let cpu = std::fs::read_to_string("/proc/self/stat")
+/// A process's CPU seconds (user + system) and resident set (bytes), from
+/// /proc (`self` or a pid).
+fn proc_usage(pid: &str) -> (f64, u64) {
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
             // The fields after the command name (which may hold spaces).
@@ -93,7 +108,7 @@ fn proc_usage() -> (f64, u64) {
             Some((utime + stime) / TICKS_PER_S)
         })
         .unwrap_or(0.0);
-    let rss = std::fs::read_to_string("/proc/self/status")
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -194,12 +209,30 @@ async fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(api::HttpLimits::default().in_flight_max),
         ..api::HttpLimits::default()
     };
-    let world = start_world(&db, args.seed, !args.faults, limits).await?;
-    if args.preload > 0 {
+    let world = match &args.url {
+        Some(url) => {
+            anyhow::ensure!(
+                args.preload == 0,
+                "--preload writes into the gateway's store: not with --url"
+            );
+            anyhow::ensure!(
+                args.in_flight_max.is_none(),
+                "--in-flight-max is the remote gateway's own setting ([http] in_flight_max)"
+            );
+            let token = args
+                .token
+                .clone()
+                .context("--url needs an operator token (--token or UNIGATE_TOKEN)")?;
+            let sims =
+                std::env::temp_dir().join(format!("unigate-loadgen-sims-{}", std::process::id()));
+            remote_world(url, &token, &sims, args.seed, !args.faults).await?
+        }
+        None => start_world(&db, args.seed, !args.faults, limits).await?,
+    };
+    if let (Some(store), true) = (&world.store, args.preload > 0) {
         let b = bar(args.preload, "preloading payments", args.json);
         let t = Instant::now();
-        world
-            .store
+        store
             .preload_payments(
                 &store::Preload {
                     payments: args.preload,
@@ -213,7 +246,7 @@ async fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
             )
             .await?;
         b.finish_and_clear();
-        world.store.analyze().await?;
+        store.analyze().await?;
         if !args.json {
             eprintln!(
                 "preloaded {} payments in {:.1} s",
@@ -243,7 +276,9 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         .await;
 
     let progress = bar(u64::from(args.payments), "payments", args.json);
-    let (cpu_before, _) = proc_usage();
+    let (cpu_before, _) = proc_usage("self");
+    let gateway_pid = args.gateway_pid.map(|p| p.to_string());
+    let gateway_before = gateway_pid.as_deref().map(proc_usage);
     let started = Instant::now();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let mut answers: BTreeMap<String, u64> = BTreeMap::new();
@@ -298,15 +333,25 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
     }
     let elapsed = started.elapsed();
     progress.finish_and_clear();
-    let (cpu_after, rss) = proc_usage();
+    let (cpu_after, rss) = proc_usage("self");
+    let gateway = gateway_pid
+        .as_deref()
+        .map(proc_usage)
+        .zip(gateway_before)
+        .map(|((after, rss), (before, _))| (after - before, rss));
     let cpu = cpu_after - cpu_before;
     let payments = f64::from(args.payments);
 
     // Whatever is still open (refunds, notifications) finishes; the books
     // must balance.
     let drained_by = Instant::now() + Duration::from_secs(60);
-    while world.store.audit_open_work().await? > 0 && Instant::now() < drained_by {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Some(store) = &world.store {
+        while store.audit_open_work().await? > 0 && Instant::now() < drained_by {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        // A remote gateway's resolver and notifier: give them a moment.
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let tb = world
         .net
@@ -366,8 +411,20 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         "payments_per_second": per_second,
         "latency_ms": percentiles(&latency),
         "answers": answers,
+        "gateway": args.url.clone().unwrap_or_else(|| "in this process".into()),
+        "gateway_process": gateway.map(|(cpu, rss)| json!({
+            "pid": args.gateway_pid,
+            "cpu_s": cpu,
+            "cpu_us_per_payment": cpu * 1e6 / payments,
+            "cores_busy": cpu / elapsed.as_secs_f64(),
+            "rss_mb": (rss as f64) / 1_048_576.0,
+        })),
         "process": {
-            "note": "gateway, simulators and generator share this process",
+            "note": if args.url.is_some() {
+                "the simulators and the generator (the gateway runs elsewhere)"
+            } else {
+                "gateway, simulators and generator share this process"
+            },
             "cpu_s": cpu,
             "cpu_us_per_payment": cpu * 1e6 / payments,
             "cores_busy": cpu / elapsed.as_secs_f64(),
@@ -415,12 +472,23 @@ fn print_report(r: &Value) {
         println!("answers: {}", parts.join(", "));
     }
     println!(
-        "process (gateway + simulators + generator): {:.1} CPU s, {:.0} µs CPU per payment, {:.2} cores busy, RSS {:.0} MB",
+        "this process ({}): {:.1} CPU s, {:.0} µs CPU per payment, {:.2} cores busy, RSS {:.0} MB",
+        r["process"]["note"].as_str().unwrap_or(""),
         f("/process/cpu_s"),
         f("/process/cpu_us_per_payment"),
         f("/process/cores_busy"),
         f("/process/rss_mb")
     );
+    if r.get("gateway_process").is_some_and(|g| !g.is_null()) {
+        println!(
+            "gateway process {}: {:.1} CPU s, {:.0} µs CPU per payment, {:.2} cores busy, RSS {:.0} MB",
+            r["gateway_process"]["pid"],
+            f("/gateway_process/cpu_s"),
+            f("/gateway_process/cpu_us_per_payment"),
+            f("/gateway_process/cores_busy"),
+            f("/gateway_process/rss_mb")
+        );
+    }
     if r.get("ceiling").is_some() {
         println!(
             "ceiling GET /healthz: {:.0} requests/s (p99 {:.2} ms); payments per ceiling request {:.4}",

@@ -1042,3 +1042,63 @@ fn settle_drives_a_running_gateway_through_its_operator_api() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn loadgen_drives_a_gateway_running_elsewhere_and_reads_its_process() {
+    let dir = temp_dir("loadgen-remote");
+    let db = format!("sqlite://{}", dir.join("gw.db").display());
+    let (server, api, _) = spawn(
+        &db,
+        "",
+        &[
+            ("UNIGATE_KEK", TEST_KEK),
+            ("UNIGATE_ALLOW_PRIVATE_CALLBACKS", "true"),
+        ],
+        Stdio::null(),
+    );
+    let token = operator_token(&db);
+    let pid = server.0.id().to_string();
+    let url = format!("http://127.0.0.1:{api}");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_unigate"))
+            .args([
+                "loadgen",
+                "--url",
+                &url,
+                "--token",
+                &token,
+                "--gateway-pid",
+                &pid,
+                "--payments",
+                "30",
+                "--concurrency",
+                "4",
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["answers"]["S"], 30, "{r}");
+    assert_eq!(r["ledger_balanced"], true, "{r}");
+    assert_eq!(r["gateway"], url.as_str());
+    assert!(r["gateway_process"]["cpu_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(
+        r["gateway_process"]["rss_mb"].as_f64().unwrap() > 1.0,
+        "{r}"
+    );
+    // Its simulators are onboarded now: a second run says so, in a line.
+    let again = run();
+    assert_eq!(again.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("409"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
