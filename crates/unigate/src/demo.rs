@@ -572,7 +572,7 @@ pub(crate) async fn populate(
             &me,
             &url,
             Role::Wallet { users },
-            &sims_dir,
+            sims_dir,
             &id,
             faults(options.seed ^ salt, options.no_faults),
         )
@@ -604,7 +604,7 @@ pub(crate) async fn populate(
                 &me,
                 &url,
                 Role::Acquirer { merchants },
-                &sims_dir,
+                sims_dir,
                 &id,
                 faults(options.seed ^ (salt + 100), options.no_faults),
             )

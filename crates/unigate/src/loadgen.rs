@@ -473,7 +473,9 @@ fn print_report(r: &Value) {
     }
     println!(
         "this process ({}): {:.1} CPU s, {:.0} µs CPU per payment, {:.2} cores busy, RSS {:.0} MB",
-        r["process"]["note"].as_str().unwrap_or(""),
+        r.pointer("/process/note")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
         f("/process/cpu_s"),
         f("/process/cpu_us_per_payment"),
         f("/process/cores_busy"),
@@ -482,7 +484,9 @@ fn print_report(r: &Value) {
     if r.get("gateway_process").is_some_and(|g| !g.is_null()) {
         println!(
             "gateway process {}: {:.1} CPU s, {:.0} µs CPU per payment, {:.2} cores busy, RSS {:.0} MB",
-            r["gateway_process"]["pid"],
+            r.pointer("/gateway_process/pid")
+                .cloned()
+                .unwrap_or(Value::Null),
             f("/gateway_process/cpu_s"),
             f("/gateway_process/cpu_us_per_payment"),
             f("/gateway_process/cores_busy"),
