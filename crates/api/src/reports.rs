@@ -370,11 +370,15 @@ pub async fn admin_stats(
     OperatorOnly(_): OperatorOnly,
     Query(q): Query<StatsQuery>,
 ) -> Result<axum::Json<StatsOut>, ApiError> {
+    stats_of(&state, &q).await
+}
+
+async fn stats_of(state: &AppState, q: &StatsQuery) -> Result<axum::Json<StatsOut>, ApiError> {
     stats(
         &state.store,
         &state.payments.time_zone,
         &state.fx.reporting_currency,
-        &q,
+        q,
     )
     .await
     .map(axum::Json)
@@ -389,14 +393,7 @@ pub async fn regulator_stats(
     AnyRole(_): AnyRole,
     Query(q): Query<StatsQuery>,
 ) -> Result<axum::Json<StatsOut>, ApiError> {
-    stats(
-        &state.store,
-        &state.payments.time_zone,
-        &state.fx.reporting_currency,
-        &q,
-    )
-    .await
-    .map(axum::Json)
+    stats_of(&state, &q).await
 }
 
 // ---------------------------------------------------------------------
@@ -820,6 +817,28 @@ pub struct ReportEntryOut {
     pub created_at: String,
 }
 
+impl From<store::ReportEntry> for ReportEntryOut {
+    fn from(r: store::ReportEntry) -> Self {
+        ReportEntryOut {
+            clearing_date: r.clearing_date,
+            json_sha256: r.json_sha256,
+            csv_sha256: r.csv_sha256,
+            created_at: rfc3339(r.created_at_ms),
+        }
+    }
+}
+
+impl From<store::ReportRow> for ReportEntryOut {
+    fn from(r: store::ReportRow) -> Self {
+        ReportEntryOut {
+            clearing_date: r.clearing_date,
+            json_sha256: r.json_sha256,
+            csv_sha256: r.csv_sha256,
+            created_at: rfc3339(r.created_at_ms),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportList {
     pub reports: Vec<ReportEntryOut>,
@@ -838,15 +857,7 @@ pub async fn daily_list(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(axum::Json(ReportList {
-        reports: list
-            .into_iter()
-            .map(|r| ReportEntryOut {
-                clearing_date: r.clearing_date,
-                json_sha256: r.json_sha256,
-                csv_sha256: r.csv_sha256,
-                created_at: rfc3339(r.created_at_ms),
-            })
-            .collect(),
+        reports: list.into_iter().map(ReportEntryOut::from).collect(),
     }))
 }
 
@@ -914,10 +925,5 @@ pub async fn daily_make(
         &date,
     )
     .await?;
-    Ok(axum::Json(ReportEntryOut {
-        clearing_date: r.clearing_date,
-        json_sha256: r.json_sha256,
-        csv_sha256: r.csv_sha256,
-        created_at: rfc3339(r.created_at_ms),
-    }))
+    Ok(axum::Json(r.into()))
 }

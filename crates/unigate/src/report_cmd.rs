@@ -317,12 +317,7 @@ pub fn run(command: ReportCommand) -> anyhow::Result<ExitCode> {
                         ReportList {
                             reports: rows
                                 .into_iter()
-                                .map(|r| api::reports::ReportEntryOut {
-                                    clearing_date: r.clearing_date,
-                                    json_sha256: r.json_sha256,
-                                    csv_sha256: r.csv_sha256,
-                                    created_at: api::rfc3339(r.created_at_ms),
-                                })
+                                .map(api::reports::ReportEntryOut::from)
                                 .collect(),
                         }
                     }
