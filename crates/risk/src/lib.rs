@@ -587,7 +587,9 @@ impl RuleSet {
                 break;
             }
         }
-        let score = anomaly_score(facts);
+        // Once per evaluation: the score and, for the trace, what made it.
+        let features = anomaly_features(facts);
+        let score = score_of(&features);
         for (i, r) in self.rules.iter().enumerate() {
             let needs_payer = r.needs_payer();
             let status = if payer_only && !needs_payer {
@@ -610,7 +612,7 @@ impl RuleSet {
                 });
                 continue;
             }
-            let (fired, saw) = self.check(i, r, facts, counters, screen, score);
+            let (fired, saw) = self.check(i, r, facts, counters, screen, (score, &features));
             outcomes.push(RuleOutcome {
                 rule: r.id().to_string(),
                 kind: r.kind().to_string(),
@@ -642,7 +644,7 @@ impl RuleSet {
         f: &Facts<'_>,
         counters: &Counters,
         screen: Option<&screen::Screen>,
-        score: u32,
+        anomaly: (u32, &[(u32, String)]),
     ) -> (bool, String) {
         let (max_count, max_amount) = self.limits.get(i).copied().unwrap_or((None, None));
         let ccy = self.currency.code();
@@ -711,13 +713,18 @@ impl RuleSet {
                 (fired, format!("corridor {here}, mcc {}", f.mcc))
             }
             Rule::Anomaly { threshold, .. } => {
-                let why: Vec<String> = anomaly_features(f)
-                    .into_iter()
+                let why: Vec<String> = anomaly
+                    .1
+                    .iter()
                     .map(|(points, what)| format!("{what} +{points}"))
                     .collect();
                 (
-                    score >= *threshold,
-                    format!("score {score} against {threshold} ({})", why.join(", ")),
+                    anomaly.0 >= *threshold,
+                    format!(
+                        "score {} against {threshold} ({})",
+                        anomaly.0,
+                        why.join(", ")
+                    ),
                 )
             }
             Rule::Sanctions {
@@ -796,7 +803,12 @@ fn field_value<'a>(field: Field, f: &Facts<'a>) -> Option<&'a str> {
 /// night in the merchant's time zone, 00:00–05:00 (20), three or more
 /// corridors in a day (20).
 pub fn anomaly_score(f: &Facts<'_>) -> u32 {
-    anomaly_features(f)
+    score_of(&anomaly_features(f))
+}
+
+/// The score of the features, capped at 100.
+fn score_of(features: &[(u32, String)]) -> u32 {
+    features
         .iter()
         .map(|(points, _)| points)
         .sum::<u32>()

@@ -56,7 +56,7 @@ pub use crate::payments::{
 pub use crate::preload::Preload;
 pub use crate::risk::{
     ALERT_LIST_MAX, CounterWindow, DecisionRow, HISTORY_CORRIDORS_MAX, HistoryRequest,
-    PayerHistory, RiskAlert, RiskSet, kept_share,
+    PayerHistory, RiskAlert, RiskSet,
 };
 pub use crate::routes::RouteRecord;
 pub use crate::stats::{

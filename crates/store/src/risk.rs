@@ -435,7 +435,7 @@ async fn release(
 
 /// What an event of `amount` keeps once `refunded` of `total` is refunded:
 /// the unrefunded share, rounded down (the last refund takes the rest).
-pub fn kept_share(amount: i64, refunded: i64, total: i64) -> i64 {
+fn kept_share(amount: i64, refunded: i64, total: i64) -> i64 {
     if total <= 0 || refunded >= total {
         return 0;
     }

@@ -74,8 +74,9 @@ impl StatsDim {
         StatsDim::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
-    /// The SQL of its value (the participant's is written by the caller).
-    fn sql(self, participant: &'static str) -> &'static str {
+    /// The SQL of its value. A participant is a wallet and an acquirer:
+    /// grouped by both (see `stats_slice`), so its key here is a constant.
+    fn sql(self) -> &'static str {
         match self {
             StatsDim::Direction => "p.direction",
             StatsDim::Corridor => {
@@ -83,7 +84,7 @@ impl StatsDim {
             }
             StatsDim::Wallet => "p.wallet",
             StatsDim::Acquirer => "p.acquirer",
-            StatsDim::Participant => participant,
+            StatsDim::Participant => "''",
             StatsDim::Currency => "p.merchant_currency",
             StatsDim::Mode => "p.mode",
             StatsDim::Status => "p.state",
@@ -91,7 +92,7 @@ impl StatsDim {
             StatsDim::PayerResidency => "COALESCE(p.payer_residency, '')",
             StatsDim::MerchantResidency => "COALESCE(p.merchant_residency, '')",
             StatsDim::Purpose => "COALESCE(p.purpose, '')",
-            // Written with the filter's offset (see `stats_side`).
+            // Written with the filter's offset (see `stats_slice`).
             StatsDim::Day => "",
         }
     }
@@ -178,9 +179,10 @@ impl Store {
         dims: &[StatsDim],
         filter: &StatsFilter,
     ) -> Result<Vec<StatsRow>, StoreError> {
-        // The window in slices of time, each a query of its own, run at once on the pool's connections: grouping sorts
-        // (SQLite) or hashes (PostgreSQL) on one core per query, and the
-        // machine has more.
+        // The window in slices of time, each a query of its own, run at
+        // once on the pool's connections: grouping sorts (SQLite) or
+        // hashes (PostgreSQL) on one core per query, and the machine has
+        // more.
         let slices = stats_slices();
         let span = filter.to_ms.saturating_sub(filter.from_ms);
         let mut parts = Vec::new();
@@ -226,7 +228,7 @@ impl Store {
         let mut select: Vec<String> = keyed
             .iter()
             .enumerate()
-            .map(|(i, d)| format!("{} AS k{i}", d.sql("''")))
+            .map(|(i, d)| format!("{} AS k{i}", d.sql()))
             .collect();
         // A number, not text: nothing to escape.
         select.push(if by_day {

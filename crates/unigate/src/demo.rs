@@ -342,6 +342,12 @@ pub fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     runtime.block_on(demo(options))
 }
 
+/// An empty directory at `dir` (what was there is removed).
+fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
 /// Remove a database file and its SQLite companions.
 fn remove_db(path: &Path) {
     for suffix in ["", "-wal", "-shm"] {
@@ -406,9 +412,7 @@ pub(crate) async fn remote_world(
     seed: u64,
     no_faults: bool,
 ) -> anyhow::Result<World> {
-    let _ = std::fs::remove_dir_all(sims_dir);
-    std::fs::create_dir_all(sims_dir)
-        .with_context(|| format!("creating {}", sims_dir.display()))?;
+    fresh_dir(sims_dir)?;
     let (net, codes, fx_task) = populate(url, op_token, sims_dir, seed, no_faults).await?;
     Ok(World {
         store: None,
@@ -429,20 +433,10 @@ pub(crate) async fn start_world(
     no_faults: bool,
     limits: api::HttpLimits,
 ) -> anyhow::Result<World> {
-    let options = DemoOptions {
-        payments: 0,
-        json: true,
-        db: Some(db.to_path_buf()),
-        seed,
-        no_faults,
-    };
-    let db = options.db.clone().unwrap_or_else(|| PathBuf::from(DEMO_DB));
     let db_text = db.to_string_lossy().to_string();
-    remove_db(&db);
+    remove_db(db);
     let sims_dir = PathBuf::from(format!("{db_text}-sims"));
-    let _ = std::fs::remove_dir_all(&sims_dir);
-    std::fs::create_dir_all(&sims_dir)
-        .with_context(|| format!("creating {}", sims_dir.display()))?;
+    fresh_dir(&sims_dir)?;
     let store = store::Store::open(
         &format!("sqlite://{db_text}"),
         store::StoreOptions::default(),
@@ -540,13 +534,6 @@ pub(crate) async fn populate(
     BTreeMap<&'static str, String>,
     tokio::task::JoinHandle<Result<(), sim::fx::SimError>>,
 )> {
-    let options = DemoOptions {
-        payments: 0,
-        json: true,
-        db: None,
-        seed,
-        no_faults,
-    };
     let url = url.to_string();
     let op_token = op_token.to_string();
     let http = reqwest::Client::builder()
@@ -574,7 +561,7 @@ pub(crate) async fn populate(
             Role::Wallet { users },
             sims_dir,
             &id,
-            faults(options.seed ^ salt, options.no_faults),
+            faults(seed ^ salt, no_faults),
         )
         .await?;
         signers.insert(id.clone(), me.clone());
@@ -606,7 +593,7 @@ pub(crate) async fn populate(
                 Role::Acquirer { merchants },
                 sims_dir,
                 &id,
-                faults(options.seed ^ (salt + 100), options.no_faults),
+                faults(seed ^ (salt + 100), no_faults),
             )
             .await?;
             signers.insert(id.clone(), me.clone());
@@ -709,7 +696,7 @@ pub(crate) async fn populate(
         signer: fx_signer,
         mids,
         spread_bps: 40,
-        latency_ms: if options.no_faults { 0 } else { 2 },
+        latency_ms: if no_faults { 0 } else { 2 },
         decline_every: 0,
         push_every_ms: 60_000,
         quote_slack_s: 30,
