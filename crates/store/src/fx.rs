@@ -88,7 +88,7 @@ impl Store {
         rows: Vec<FxRateRow>,
         received_at_ms: i64,
     ) -> Result<(), StoreError> {
-        self.write(move |conn| {
+        let put = self.write(move |conn| {
             Box::pin(async move {
                 for r in &rows {
                     sqlx::query(
@@ -125,17 +125,27 @@ impl Store {
                 Ok(())
             })
         })
-        .await
+        .await;
+        self.cache.rates.clear();
+        put
     }
 
-    /// Every provider's current rate of every pair.
+    /// Every provider's current rate of every pair (from this node's copy
+    /// when it has one: see `cache`).
     pub async fn fx_rates_current(&self) -> Result<Vec<FxRateRow>, StoreError> {
+        let shelf = &self.cache.rates;
+        if let Some(rates) = shelf.get(&()) {
+            return Ok(rates);
+        }
+        let generation = shelf.generation();
         let rows: Vec<RateRow> = sqlx::query_as(
             "SELECT provider_id, base, quote, bid, ask, source, at_ms FROM fx_rates ORDER BY provider_id, base, quote",
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(rate_from).collect())
+        let rates: Vec<FxRateRow> = rows.into_iter().map(rate_from).collect();
+        shelf.put((), rates.clone(), generation);
+        Ok(rates)
     }
 
     /// A provider's rates of one pair, newest first.
@@ -159,7 +169,20 @@ impl Store {
         Ok(rows.into_iter().map(rate_from).collect())
     }
 
+    /// Every markup rule (from this node's copy when it has one: see
+    /// `cache`).
     pub async fn fx_markups(&self) -> Result<Vec<MarkupRow>, StoreError> {
+        let shelf = &self.cache.markups;
+        if let Some(rules) = shelf.get(&()) {
+            return Ok(rules);
+        }
+        let generation = shelf.generation();
+        let rules = self.fx_markups_stored().await?;
+        shelf.put((), rules.clone(), generation);
+        Ok(rules)
+    }
+
+    async fn fx_markups_stored(&self) -> Result<Vec<MarkupRow>, StoreError> {
         let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
             "SELECT participant_id, from_currency, to_currency, bps FROM fx_markups \
              ORDER BY participant_id, from_currency, to_currency",
@@ -181,7 +204,7 @@ impl Store {
 
     /// Replace every markup rule at once.
     pub async fn fx_markups_replace(&self, rules: Vec<MarkupRow>) -> Result<(), StoreError> {
-        self.write(move |conn| {
+        let replaced = self.write(move |conn| {
             Box::pin(async move {
                 sqlx::query("DELETE FROM fx_markups").execute(&mut *conn).await?;
                 for r in &rules {
@@ -205,32 +228,46 @@ impl Store {
                 Ok(())
             })
         })
-        .await
+        .await;
+        self.cache.markups.clear();
+        replaced
     }
 
+    /// A setting (from this node's copy when it has one: see `cache`).
     pub async fn fx_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let shelf = &self.cache.settings;
+        if let Some(value) = shelf.get(&name.to_string()) {
+            return Ok(value);
+        }
+        let generation = shelf.generation();
         let row: Option<(String,)> =
             sqlx::query_as("SELECT value FROM fx_settings WHERE name = $1")
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(row.map(|(v,)| v))
+        let value = row.map(|(v,)| v);
+        // Unset is kept too: it is the common case, and only
+        // `fx_setting_set` changes it.
+        shelf.put(name.to_string(), value.clone(), generation);
+        Ok(value)
     }
 
     pub async fn fx_setting_set(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
+        let set = sqlx::query(
             "INSERT INTO fx_settings (name, value) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )
         .bind(name)
         .bind(value)
         .execute(self.pool())
-        .await?;
+        .await;
+        self.cache.settings.clear();
+        set?;
         Ok(())
     }
 
     pub async fn fx_quote_insert(&self, q: &QuoteRow) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let insert = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO fx_quotes ({QUOTE_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, NULL)"
         )))
@@ -249,9 +286,8 @@ impl Store {
         .bind(&q.payer_id)
         .bind(&q.merchant_ref)
         .bind(q.created_at_ms)
-        .bind(q.expires_at_ms)
-        .execute(self.pool())
-        .await?;
+        .bind(q.expires_at_ms);
+        self.write_statement(insert).await?;
         Ok(())
     }
 
@@ -311,13 +347,12 @@ impl Store {
         .bind(merchant_ref)
         .bind(from_currency)
         .bind(to_currency)
-        .bind(receive_minor)
-        .execute(self.pool())
-        .await?;
+        .bind(receive_minor);
+        let done = self.write_statement(done).await?;
         let Some(q) = self.fx_quote_get(id).await? else {
             return Ok(QuoteUse::NotFound);
         };
-        if done.rows_affected() == 1 {
+        if done == 1 {
             return Ok(QuoteUse::Used(Box::new(q)));
         }
         Ok(if q.participant_id != participant_id {

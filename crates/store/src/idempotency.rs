@@ -47,10 +47,9 @@ impl Store {
         .bind(fingerprint)
         .bind(gateway_id)
         .bind(now_ms)
-        .bind(now_ms.saturating_add(retention_ms))
-        .execute(self.pool())
-        .await?;
-        if inserted.rows_affected() == 1 {
+        .bind(now_ms.saturating_add(retention_ms));
+        let inserted = self.write_statement(inserted).await?;
+        if inserted == 1 {
             return Ok(Begin::New);
         }
         let row: Option<RecordRow> = sqlx::query_as(
@@ -87,7 +86,7 @@ impl Store {
         status_code: i64,
         response: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE idempotency_records SET state = 'done', status_code = $1, response = $2 \
              WHERE participant_id = $3 AND operation = $4 AND request_id = $5",
         )
@@ -95,9 +94,8 @@ impl Store {
         .bind(response)
         .bind(participant_id)
         .bind(operation)
-        .bind(request_id)
-        .execute(self.pool())
-        .await?;
+        .bind(request_id);
+        self.write_statement(done).await?;
         Ok(())
     }
 
@@ -109,15 +107,14 @@ impl Store {
         operation: &str,
         request_id: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let abandon = sqlx::query(
             "DELETE FROM idempotency_records WHERE participant_id = $1 AND operation = $2 \
              AND request_id = $3 AND state = 'in_flight'",
         )
         .bind(participant_id)
         .bind(operation)
-        .bind(request_id)
-        .execute(self.pool())
-        .await?;
+        .bind(request_id);
+        self.write_statement(abandon).await?;
         Ok(())
     }
 
@@ -145,10 +142,8 @@ impl Store {
         )
         .bind(signature_hash)
         .bind(now_ms.saturating_add(window_ms))
-        .bind(now_ms)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(now_ms);
+        Ok(self.write_statement(done).await? == 1)
     }
 
     /// Forget signatures whose window has passed.

@@ -90,7 +90,7 @@ impl Store {
             algorithm.to_string(),
             public_pem.to_string(),
         );
-        self.write(move |conn| {
+        let registered = self.write(move |conn| {
             Box::pin(async move {
                 let exists: Option<(String,)> =
                     sqlx::query_as("SELECT id FROM participants WHERE id = $1")
@@ -138,10 +138,37 @@ impl Store {
                 })
             })
         })
-        .await
+        .await;
+        self.cache.keys.clear();
+        registered
     }
 
+    /// One key (from this node's copy of the participant's keys when it
+    /// holds that version: see `cache`).
     pub async fn key_get(
+        &self,
+        participant_id: &str,
+        version: i64,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        if let Some(key) = self
+            .cache
+            .keys
+            .get(&participant_id.to_string())
+            .and_then(|keys| keys.into_iter().find(|k| k.version == version))
+        {
+            return Ok(Some(key));
+        }
+        let generation = self.cache.keys.generation();
+        let keys = self.key_list_stored(participant_id).await?;
+        let found = keys.iter().find(|k| k.version == version).cloned();
+        self.cache
+            .keys
+            .put(participant_id.to_string(), keys, generation);
+        Ok(found)
+    }
+
+    /// One key, read from the store.
+    async fn key_get_stored(
         &self,
         participant_id: &str,
         version: i64,
@@ -156,8 +183,20 @@ impl Store {
         Ok(row.map(key_from_row))
     }
 
-    /// Every key of a participant, oldest first.
+    /// Every key of a participant, oldest first (from this node's copy
+    /// when it has one: see `cache`).
     pub async fn key_list(&self, participant_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        let shelf = &self.cache.keys;
+        if let Some(keys) = shelf.get(&participant_id.to_string()) {
+            return Ok(keys);
+        }
+        let generation = shelf.generation();
+        let keys = self.key_list_stored(participant_id).await?;
+        shelf.put(participant_id.to_string(), keys.clone(), generation);
+        Ok(keys)
+    }
+
+    async fn key_list_stored(&self, participant_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
         let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS} FROM participant_keys WHERE participant_id = $1 ORDER BY version"
         )))
@@ -176,7 +215,7 @@ impl Store {
         actor: &str,
         now_ms: i64,
     ) -> Result<KeyRecord, StoreError> {
-        sqlx::query(
+        let revoked = sqlx::query(
             "UPDATE participant_keys SET revoked_at_ms = $1, revoked_by = $2 \
              WHERE participant_id = $3 AND version = $4 AND revoked_at_ms IS NULL",
         )
@@ -185,8 +224,10 @@ impl Store {
         .bind(participant_id)
         .bind(version)
         .execute(self.pool())
-        .await?;
-        self.key_get(participant_id, version)
+        .await;
+        self.cache.keys.clear();
+        revoked?;
+        self.key_get_stored(participant_id, version)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("key {version} of {participant_id}")))
     }

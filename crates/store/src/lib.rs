@@ -10,6 +10,7 @@
 //! 64-bit integers; times are Unix milliseconds.
 
 mod audit;
+mod cache;
 mod cycles;
 pub mod dialect;
 pub mod faults;
@@ -113,6 +114,10 @@ pub struct StoreOptions {
     pub busy_timeout_ms: u64,
     /// SQLite: the batching writer's queue and batch sizes.
     pub writer: WriterOptions,
+    /// How long a node may answer from its copy of participants, keys and
+    /// FX rates, markups and settings before reading them again; another
+    /// node's change to them shows here within this time (0: no copy).
+    pub cache_ttl_ms: u64,
 }
 
 impl Default for StoreOptions {
@@ -127,6 +132,7 @@ impl Default for StoreOptions {
             acquire_timeout_ms: 5_000,
             busy_timeout_ms: 5_000,
             writer: WriterOptions::default(),
+            cache_ttl_ms: 1_000,
         }
     }
 }
@@ -138,6 +144,8 @@ pub struct Store {
     engine: Engine,
     /// SQLite's single batching writer (see [`Store::write`]).
     writer: Option<std::sync::Arc<writer::Writer>>,
+    /// This node's copy of the rows every payment reads (see `cache`).
+    cache: std::sync::Arc<cache::ReadCache>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -194,6 +202,9 @@ impl Store {
             pool,
             engine,
             writer,
+            cache: std::sync::Arc::new(cache::ReadCache::new(Duration::from_millis(
+                options.cache_ttl_ms,
+            ))),
         })
     }
 

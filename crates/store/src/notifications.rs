@@ -229,10 +229,8 @@ impl Store {
         .bind(error)
         .bind(next)
         .bind(now_ms)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(id);
+        Ok(self.write_statement(done).await? == 1)
     }
 
     /// The operator's replay of a dead notification: pending again, due

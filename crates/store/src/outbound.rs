@@ -36,7 +36,7 @@ impl Store {
         payment_id: Option<&str>,
         now_ms: i64,
     ) -> Result<String, StoreError> {
-        sqlx::query(
+        let reserve = sqlx::query(
             "INSERT INTO outbound_calls (request_id, purpose, participant_id, call, payment_id, attempts, \
                created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, 0, $6, $6) \
              ON CONFLICT (purpose) DO NOTHING",
@@ -46,9 +46,8 @@ impl Store {
         .bind(participant_id)
         .bind(call)
         .bind(payment_id)
-        .bind(now_ms)
-        .execute(self.pool())
-        .await?;
+        .bind(now_ms);
+        self.write_statement(reserve).await?;
         let (id,): (String,) =
             sqlx::query_as("SELECT request_id FROM outbound_calls WHERE purpose = $1")
                 .bind(purpose)
@@ -68,7 +67,7 @@ impl Store {
         payment_id: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let attempt = sqlx::query(
             "INSERT INTO outbound_calls (request_id, participant_id, call, payment_id, attempts, \
                created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, 1, $5, $5) \
              ON CONFLICT (request_id) DO UPDATE SET attempts = outbound_calls.attempts + 1, \
@@ -78,9 +77,8 @@ impl Store {
         .bind(participant_id)
         .bind(call)
         .bind(payment_id)
-        .bind(now_ms)
-        .execute(self.pool())
-        .await?;
+        .bind(now_ms);
+        self.write_statement(attempt).await?;
         Ok(())
     }
 
@@ -98,10 +96,8 @@ impl Store {
         .bind(request_id)
         .bind(status)
         .bind(code)
-        .bind(now_ms)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
+        .bind(now_ms);
+        if self.write_statement(done).await? == 0 {
             return Err(StoreError::NotFound(format!("outbound call {request_id}")));
         }
         Ok(())

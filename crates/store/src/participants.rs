@@ -97,7 +97,7 @@ impl Store {
     ) -> Result<Participant, StoreError> {
         let actor = actor.to_string();
         let r = record.clone();
-        self.write(move |conn| {
+        let created = self.write(move |conn| {
             Box::pin(async move {
                 let roles: Vec<&str> = r.roles.iter().map(|x| x.as_str()).collect();
                 let inserted = sqlx::query(
@@ -132,7 +132,9 @@ impl Store {
                 Ok(())
             })
         })
-        .await?;
+        .await;
+        self.cache.participant_list.clear();
+        created?;
         Ok(Participant {
             record,
             stage: Stage::Applied,
@@ -165,8 +167,10 @@ impl Store {
         .bind(now_ms)
         .bind(&record.id)
         .execute(self.pool())
-        .await?;
-        if done.rows_affected() != 1 {
+        .await;
+        self.cache.participants.clear();
+        self.cache.participant_list.clear();
+        if done?.rows_affected() != 1 {
             return Err(StoreError::NotFound(format!("participant {}", record.id)));
         }
         self.participant_get(&record.id)
@@ -174,23 +178,43 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("participant {}", record.id)))
     }
 
+    /// A participant (from this node's short-lived copy when it has one:
+    /// see `cache`).
     pub async fn participant_get(&self, id: &str) -> Result<Option<Participant>, StoreError> {
+        let shelf = &self.cache.participants;
+        if let Some(p) = shelf.get(&id.to_string()) {
+            return Ok(Some(p));
+        }
+        let generation = shelf.generation();
         let row: Option<ParticipantRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM participants WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.and_then(from_row))
+        let found = row.and_then(from_row);
+        if let Some(p) = &found {
+            shelf.put(id.to_string(), p.clone(), generation);
+        }
+        Ok(found)
     }
 
+    /// Every participant (from this node's copy when it has one: see
+    /// `cache`).
     pub async fn participant_list(&self) -> Result<Vec<Participant>, StoreError> {
+        let shelf = &self.cache.participant_list;
+        if let Some(all) = shelf.get(&()) {
+            return Ok(all);
+        }
+        let generation = shelf.generation();
         let rows: Vec<ParticipantRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM participants ORDER BY id"
         )))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().filter_map(from_row).collect())
+        let all: Vec<Participant> = rows.into_iter().filter_map(from_row).collect();
+        shelf.put((), all.clone(), generation);
+        Ok(all)
     }
 
     /// Move a participant's stage if the move is legal, recording who and
@@ -204,7 +228,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<StageMove, StoreError> {
         let (id, actor, reason) = (id.to_string(), actor.to_string(), reason.to_string());
-        self.write(move |conn| {
+        let moved = self.write(move |conn| {
             Box::pin(async move {
                 let current: Option<(String,)> = sqlx::query_as("SELECT stage FROM participants WHERE id = $1")
                     .bind(&id)
@@ -240,7 +264,10 @@ impl Store {
                 Ok(StageMove { seq, from: Some(from), to, actor, reason, at_ms: now_ms })
             })
         })
-        .await
+        .await;
+        self.cache.participants.clear();
+        self.cache.participant_list.clear();
+        moved
     }
 
     pub async fn participant_history(&self, id: &str) -> Result<Vec<StageMove>, StoreError> {

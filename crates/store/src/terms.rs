@@ -350,13 +350,14 @@ impl Store {
         code: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE refunds SET state = $2, code = $3, updated_at_ms = $4 WHERE id = $1")
-            .bind(id)
-            .bind(state)
-            .bind(code)
-            .bind(now_ms)
-            .execute(self.pool())
-            .await?;
+        let update = sqlx::query(
+            "UPDATE refunds SET state = $2, code = $3, updated_at_ms = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(code)
+        .bind(now_ms);
+        self.write_statement(update).await?;
         Ok(())
     }
 

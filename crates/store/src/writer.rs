@@ -17,6 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Engine, Store, StoreError};
 
+/// One statement with owned bound values, for [`Store::write_statement`].
+pub type Statement = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+
 /// A boxed future borrowing the connection.
 pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
 
@@ -50,21 +53,29 @@ type Run = Box<
         + Send,
 >;
 
+/// A caller's work and whether it needs a savepoint of its own: one
+/// statement does not (SQLite undoes a failed statement by itself), and
+/// leaving the savepoint out saves two round trips to the driver.
+struct Job {
+    savepoint: bool,
+    run: Run,
+}
+
 /// The SQLite writer task's handle.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    queue: mpsc::Sender<Run>,
+    queue: mpsc::Sender<Job>,
     pub(crate) commits: Arc<AtomicU64>,
 }
 
 impl Writer {
     pub(crate) fn start(pool: sqlx::AnyPool, options: WriterOptions) -> Writer {
-        let (queue, mut rx) = mpsc::channel::<Run>(options.queue_len_max.max(1));
+        let (queue, mut rx) = mpsc::channel::<Job>(options.queue_len_max.max(1));
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
         let batch_max = options.batch_max.max(1);
         tokio::spawn(async move {
-            let mut batch: Vec<Run> = Vec::with_capacity(batch_max);
+            let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
             while let Some(first) = rx.recv().await {
                 batch.push(first);
                 while batch.len() < batch_max {
@@ -83,7 +94,7 @@ impl Writer {
 
 /// Run every job of `batch` in one transaction, each in its own savepoint,
 /// commit, then answer each caller with its own outcome.
-async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Run>) {
+async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
     let mut finishes: Vec<(bool, Finish)> = Vec::with_capacity(batch.len());
     let outcome: Result<(), String> = async {
         let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
@@ -91,7 +102,11 @@ async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Run>) {
             .execute(&mut *conn)
             .await
             .map_err(|e| e.to_string())?;
-        for run in batch.drain(..) {
+        for Job { savepoint, run } in batch.drain(..) {
+            if !savepoint {
+                finishes.push(run(&mut conn).await);
+                continue;
+            }
             if sqlx::query("SAVEPOINT caller")
                 .execute(&mut *conn)
                 .await
@@ -139,6 +154,14 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
     {
+        self.write_job(true, work).await
+    }
+
+    async fn write_job<T, F>(&self, savepoint: bool, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+    {
         match (&self.writer, self.engine) {
             (Some(writer), Engine::Sqlite) => {
                 let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
@@ -163,12 +186,15 @@ impl Store {
                         }
                     })
                 });
-                writer.queue.try_send(run).map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => StoreError::Busy,
-                    mpsc::error::TrySendError::Closed(_) => {
-                        StoreError::Commit("the writer has stopped".into())
-                    }
-                })?;
+                writer
+                    .queue
+                    .try_send(Job { savepoint, run })
+                    .map_err(|e| match e {
+                        mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+                        mpsc::error::TrySendError::Closed(_) => {
+                            StoreError::Commit("the writer has stopped".into())
+                        }
+                    })?;
                 rx.await
                     .map_err(|_| StoreError::Commit("the writer dropped the work".into()))?
             }
@@ -178,6 +204,25 @@ impl Store {
                 tx.commit().await?;
                 Ok(value)
             }
+        }
+    }
+
+    /// Run one statement durably and return the rows it affected. On SQLite
+    /// it joins the writer's next batch (one fsync shared with every other
+    /// caller) instead of committing on its own and waiting for the write
+    /// lock; PostgreSQL runs it on the pool as it stands (one statement is
+    /// its own transaction).
+    pub async fn write_statement(&self, statement: Statement) -> Result<u64, StoreError> {
+        match self.engine {
+            Engine::Sqlite if self.writer.is_some() => {
+                self.write_job(false, move |conn| {
+                    Box::pin(
+                        async move { Ok(statement.execute(&mut *conn).await?.rows_affected()) },
+                    )
+                })
+                .await
+            }
+            _ => Ok(statement.execute(self.pool()).await?.rows_affected()),
         }
     }
 

@@ -89,6 +89,9 @@ pub struct StoreConfig {
     pub writer_queue_len_max: usize,
     /// SQLite: most callers committed in one transaction.
     pub writer_batch_max: usize,
+    /// How long a node answers from its copy of participants, keys and FX
+    /// rates, markups and settings (another node's change shows within it).
+    pub cache_ttl_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -100,6 +103,7 @@ impl Default for StoreConfig {
             busy_timeout_ms: o.busy_timeout_ms,
             writer_queue_len_max: o.writer.queue_len_max,
             writer_batch_max: o.writer.batch_max,
+            cache_ttl_ms: o.cache_ttl_ms,
         }
     }
 }
@@ -114,6 +118,7 @@ impl From<StoreConfig> for store::StoreOptions {
                 queue_len_max: c.writer_queue_len_max,
                 batch_max: c.writer_batch_max,
             },
+            cache_ttl_ms: c.cache_ttl_ms,
         }
     }
 }

@@ -108,3 +108,55 @@ async fn update_replaces_the_record_and_keeps_the_stage() {
         assert_eq!((p.created_at_ms, p.updated_at_ms), (10, 20));
     }
 }
+
+/// Each node keeps a short-lived copy of participants and keys (see
+/// `store::StoreOptions::cache_ttl_ms`): its own changes show at once,
+/// another node's new participants and keys at once too (what is missing
+/// is read again), and another node's changes within the copy's lifetime.
+#[tokio::test]
+async fn a_node_sees_another_nodes_changes_within_the_cache_lifetime() {
+    for pair in store::testing::node_pairs("participant_cache").await {
+        let (a, b) = (&pair.first, &pair.second);
+        assert!(a.participant_get("hipay-mn").await.unwrap().is_none());
+        b.participant_create(record("hipay-mn"), "op", 1).await.unwrap();
+        assert!(
+            a.participant_get("hipay-mn").await.unwrap().is_some(),
+            "a participant made on another node is found at once"
+        );
+        assert!(a.key_get("hipay-mn", 1).await.unwrap().is_none());
+        b.key_register("hipay-mn", "ED25519", "pem-1", 1_000, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.key_get("hipay-mn", 1).await.unwrap().unwrap().public_pem,
+            "pem-1",
+            "a key registered on another node is found at once"
+        );
+        // This node's own change: at once.
+        a.participant_move("hipay-mn", Stage::Admitted, "op", "ok", 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.participant_get("hipay-mn").await.unwrap().unwrap().stage,
+            Stage::Admitted
+        );
+        // The other node's change: within the lifetime (1 s by default).
+        b.participant_move("hipay-mn", Stage::JointTesting, "op", "ok", 4)
+            .await
+            .unwrap();
+        b.key_revoke("hipay-mn", 1, "op", 5).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert_eq!(
+            a.participant_get("hipay-mn").await.unwrap().unwrap().stage,
+            Stage::JointTesting
+        );
+        assert!(
+            a.participant_list().await.unwrap()[0].stage == Stage::JointTesting,
+            "the list too"
+        );
+        assert_eq!(
+            a.key_get("hipay-mn", 1).await.unwrap().unwrap().revoked_at_ms,
+            Some(5)
+        );
+    }
+}
