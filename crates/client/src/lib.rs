@@ -93,6 +93,8 @@ pub struct SignedClient {
     /// one, so two identical requests sent in the same millisecond are not
     /// one request and its replay to the gateway's replay guard.
     last_request_ms: std::sync::atomic::AtomicI64,
+    /// Requests sent so far (the load generator counts its hops).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 #[derive(serde::Deserialize)]
@@ -152,6 +154,7 @@ impl SignedClient {
             peer_keys: std::sync::Mutex::new(Vec::new()),
             pinned: false,
             last_request_ms: std::sync::atomic::AtomicI64::new(0),
+            sent: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -194,6 +197,11 @@ impl SignedClient {
         )?)
     }
 
+    /// Signed requests sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Now, in milliseconds, but always after the last request's time.
     fn request_time(&self) -> String {
         use std::sync::atomic::Ordering;
@@ -223,6 +231,7 @@ impl SignedClient {
         let m = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| ClientError::BadUrl(format!("method {method}")))?;
         let headers = self.sign(method, target, &body)?;
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut req = self
             .http
             .request(m, format!("{}{target}", self.base))

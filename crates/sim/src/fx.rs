@@ -97,7 +97,7 @@ impl FxSim {
 struct Shared {
     sim: FxSim,
     verifier: Verifier,
-    requests: AtomicU64,
+    requests: Arc<AtomicU64>,
 }
 
 use crate::peer::{GatewayKeys, Verifier, now_ms, signed_answer};
@@ -105,6 +105,15 @@ use crate::peer::{GatewayKeys, Verifier, now_ms, signed_answer};
 /// Serve the `fx-quote` callback on `listener` and push rates until the
 /// process ends.
 pub async fn run(sim: FxSim, listener: tokio::net::TcpListener) -> Result<(), SimError> {
+    run_counted(sim, listener, Arc::new(AtomicU64::new(0))).await
+}
+
+/// [`run`], counting the quote requests it answers in `requests`.
+pub async fn run_counted(
+    sim: FxSim,
+    listener: tokio::net::TcpListener,
+    requests: Arc<AtomicU64>,
+) -> Result<(), SimError> {
     let keys = match &sim.gateway_keys {
         Some(keys) => GatewayKeys::Pinned(keys.clone()),
         None => GatewayKeys::Fetch(sim.gateway.clone()),
@@ -112,7 +121,7 @@ pub async fn run(sim: FxSim, listener: tokio::net::TcpListener) -> Result<(), Si
     let shared = Arc::new(Shared {
         sim,
         verifier: Verifier::new(keys),
-        requests: AtomicU64::new(0),
+        requests,
     });
     let pusher = tokio::spawn(push_rates(shared.clone()));
     let app = axum::Router::new()

@@ -240,9 +240,28 @@ pub(crate) struct Net {
     op_token: String,
     wallets: BTreeMap<&'static str, (Party, Running)>,
     acquirers: BTreeMap<&'static str, (Party, Running, String)>,
+    /// Quote requests the FX simulator has answered.
+    fx_requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Net {
+    /// The hops so far: signed requests the participants sent the gateway,
+    /// and calls the gateway made to the simulators (callbacks,
+    /// notifications, FX quotes).
+    pub(crate) fn hops(&self) -> (u64, u64) {
+        let wallets = self.wallets.values().map(|(p, r)| (p, r));
+        let acquirers = self.acquirers.values().map(|(p, r, _)| (p, r));
+        let (mut inbound, mut outbound) = (0, 0);
+        for (party, running) in wallets.chain(acquirers) {
+            inbound += party.client.requests_sent();
+            outbound += running.requests();
+        }
+        (
+            inbound,
+            outbound + self.fx_requests.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     fn wallet(&self, cc: &str) -> anyhow::Result<&(Party, Running)> {
         self.wallets
             .get(cc)
@@ -612,6 +631,7 @@ pub(crate) async fn populate(
         op_token,
         wallets,
         acquirers,
+        fx_requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
     };
 
     // Onboarding through the operator API, as an operator would.
@@ -702,7 +722,11 @@ pub(crate) async fn populate(
         quote_slack_s: 30,
         gateway_keys: None,
     };
-    let fx_task = tokio::spawn(sim::fx::run(fx_sim, fx_listener));
+    let fx_task = tokio::spawn(sim::fx::run_counted(
+        fx_sim,
+        fx_listener,
+        net.fx_requests.clone(),
+    ));
 
     for c in &COUNTRIES {
         let Some(m) = &c.merchant else { continue };

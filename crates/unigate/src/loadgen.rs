@@ -61,6 +61,11 @@ pub struct LoadgenArgs {
     /// HTTP ceiling of this machine, measured in the same run.
     #[arg(long)]
     ceiling: bool,
+    /// Also measure the floor (implies --ceiling): the signings,
+    /// verifications and HTTP hops one payment must have, each timed on its
+    /// own in this run, to state CPU per payment as a multiple of them.
+    #[arg(long)]
+    floor: bool,
     /// Requests of the ceiling's run.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     ceiling_requests: u32,
@@ -276,6 +281,7 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         .await;
 
     let progress = bar(u64::from(args.payments), "payments", args.json);
+    let hops_before = net.hops();
     let (cpu_before, _) = proc_usage("self");
     let gateway_pid = args.gateway_pid.map(|p| p.to_string());
     let gateway_before = gateway_pid.as_deref().map(proc_usage);
@@ -332,6 +338,7 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         }
     }
     let elapsed = started.elapsed();
+    let hops_after = net.hops();
     progress.finish_and_clear();
     let (cpu_after, rss) = proc_usage("self");
     let gateway = gateway_pid
@@ -358,7 +365,9 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         .op("GET", "/v1/admin/ledger/trial-balance", Value::Null)
         .await?;
 
-    let ceiling = if args.ceiling {
+    let ceiling = if args.ceiling || args.floor {
+        let (self_before, _) = proc_usage("self");
+        let gateway_before = gateway_pid.as_deref().map(|p| proc_usage(p).0);
         let http = &world.net.http;
         let url = format!("{}/healthz", world.net.url);
         let t = Instant::now();
@@ -387,12 +396,23 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
             failed += u64::from(!ok);
         }
         let secs = t.elapsed().as_secs_f64();
+        let requests = f64::from(args.ceiling_requests);
+        let self_cpu = proc_usage("self").0 - self_before;
+        let gateway_cpu = gateway_pid
+            .as_deref()
+            .map(|p| proc_usage(p).0)
+            .zip(gateway_before)
+            .map(|(after, before)| after - before);
         Some(json!({
             "endpoint": "GET /healthz",
             "requests": args.ceiling_requests,
             "failed": failed,
-            "per_second": f64::from(args.ceiling_requests) / secs,
+            "per_second": requests / secs,
             "latency_ms": percentiles(&h),
+            // Both ends of each request (generator and server), and the
+            // server's alone when it runs elsewhere.
+            "cpu_us_per_request": (self_cpu + gateway_cpu.unwrap_or(0.0)) * 1e6 / requests,
+            "gateway_cpu_us_per_request": gateway_cpu.map(|c| c * 1e6 / requests),
         }))
     } else {
         None
@@ -432,6 +452,16 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         },
         "ledger_balanced": tb.pointer("/balanced").cloned().unwrap_or(Value::Null),
     });
+    if args.floor {
+        let hops = (
+            (hops_after.0 - hops_before.0) as f64 / payments,
+            (hops_after.1 - hops_before.1) as f64 / payments,
+        );
+        let floor = floor(&report, ceiling.as_ref(), hops).await?;
+        if let Some(o) = report.as_object_mut() {
+            o.insert("floor".into(), floor);
+        }
+    }
     if let (Some(c), Some(o)) = (ceiling, report.as_object_mut()) {
         let ceiling_rate = c.get("per_second").and_then(Value::as_f64).unwrap_or(0.0);
         o.insert("ceiling".into(), c);
@@ -443,6 +473,103 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         }
     }
     Ok(report)
+}
+
+/// Ed25519 signing and verification of one signed request, timed on one
+/// thread: (sign µs, verify µs), each the median of `ROUNDS` runs of
+/// `PER_ROUND`.
+fn time_signatures() -> anyhow::Result<(f64, f64)> {
+    const ROUNDS: usize = 5;
+    const PER_ROUND: u32 = 400;
+    let (key, _) = sign::PrivateKey::generate_ed25519()?;
+    let keys = vec![(1, key.public_key())];
+    let signer = sign::KeySigner {
+        client_id: "floor".into(),
+        key,
+        key_version: 1,
+    };
+    // About the size of a pay request.
+    let body = vec![b'x'; 700];
+    let time = sign::now_rfc3339();
+    let headers = sign::sign_with(&signer, "POST", "/v1/payments", &time, &body)?;
+    let mut signs = Vec::with_capacity(ROUNDS);
+    let mut verifies = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        for _ in 0..PER_ROUND {
+            std::hint::black_box(sign::sign_with(
+                &signer,
+                "POST",
+                "/v1/payments",
+                &time,
+                std::hint::black_box(&body),
+            )?);
+        }
+        signs.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND));
+        let t = Instant::now();
+        for _ in 0..PER_ROUND {
+            sign::verify_message(
+                &keys,
+                "POST",
+                "/v1/payments",
+                &headers,
+                std::hint::black_box(&body),
+            )?;
+        }
+        verifies.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    Ok((median(&mut signs), median(&mut verifies)))
+}
+
+/// The floor of one payment (docs/loadgen.md): per hop (a signed request
+/// and its signed answer) one signing and one verification at each end,
+/// and the HTTP exchange, all timed in this run; the hops per payment
+/// counted in the measured window.
+async fn floor(report: &Value, ceiling: Option<&Value>, hops: (f64, f64)) -> anyhow::Result<Value> {
+    let (sign_us, verify_us) = tokio::task::spawn_blocking(time_signatures).await??;
+    let f = |v: Option<&Value>, p: &str| v.and_then(|v| v.pointer(p)).and_then(Value::as_f64);
+    let http_both = f(ceiling, "/cpu_us_per_request").unwrap_or(0.0);
+    // The gateway's end of a hop: measured when it runs elsewhere; in this
+    // process, half of both ends (the generator's client and the server).
+    let (http_gateway, http_gateway_how) = match f(ceiling, "/gateway_cpu_us_per_request") {
+        Some(us) => (us, "measured in the gateway's process"),
+        None => (http_both / 2.0, "half of both ends (one process)"),
+    };
+    let hops_total = hops.0 + hops.1;
+    let gateway_floor = hops_total * (sign_us + verify_us + http_gateway);
+    let system_floor = hops_total * (2.0 * (sign_us + verify_us) + http_both);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let allowed = if system_floor > 0.0 {
+        cores * 1e6 / system_floor
+    } else {
+        0.0
+    };
+    let achieved = f(Some(report), "/payments_per_second").unwrap_or(0.0);
+    let gateway_cpu = f(Some(report), "/gateway_process/cpu_us_per_payment");
+    let system_cpu =
+        f(Some(report), "/process/cpu_us_per_payment").unwrap_or(0.0) + gateway_cpu.unwrap_or(0.0);
+    Ok(json!({
+        "ed25519_sign_us": sign_us,
+        "ed25519_verify_us": verify_us,
+        "http_hop_us": {
+            "both_ends": http_both,
+            "gateway_end": http_gateway,
+            "gateway_end_from": http_gateway_how,
+        },
+        "hops_per_payment": {"to_gateway": hops.0, "from_gateway": hops.1},
+        "gateway_us_per_payment": gateway_floor,
+        "system_us_per_payment": system_floor,
+        "cores": cores,
+        "system_floor_allows_per_second": allowed,
+        // The targets of issue 16 as ratios (docs/loadgen.md).
+        "gateway_cpu_over_floor": gateway_cpu.map(|c| c / gateway_floor.max(f64::MIN_POSITIVE)),
+        "system_cpu_over_floor": system_cpu / system_floor.max(f64::MIN_POSITIVE),
+        "achieved_over_half_allowed": achieved / (allowed / 2.0).max(f64::MIN_POSITIVE),
+    }))
 }
 
 #[allow(clippy::print_stdout)]
@@ -499,6 +626,31 @@ fn print_report(r: &Value) {
             f("/ceiling/per_second"),
             f("/ceiling/latency_ms/p99"),
             f("/payments_per_ceiling_request")
+        );
+    }
+    if r.get("floor").is_some() {
+        println!(
+            "floor: Ed25519 sign {:.1} µs, verify {:.1} µs, HTTP hop {:.1} µs (both ends); \
+             {:.1} hops to and {:.1} from the gateway per payment",
+            f("/floor/ed25519_sign_us"),
+            f("/floor/ed25519_verify_us"),
+            f("/floor/http_hop_us/both_ends"),
+            f("/floor/hops_per_payment/to_gateway"),
+            f("/floor/hops_per_payment/from_gateway"),
+        );
+        println!(
+            "floor per payment: gateway {:.0} µs, whole system {:.0} µs ({:.0} payments/s on {} cores); \
+             CPU over floor: whole system {:.1}x{}; achieved over half the allowed {:.2}",
+            f("/floor/gateway_us_per_payment"),
+            f("/floor/system_us_per_payment"),
+            f("/floor/system_floor_allows_per_second"),
+            f("/floor/cores"),
+            f("/floor/system_cpu_over_floor"),
+            r.pointer("/floor/gateway_cpu_over_floor")
+                .and_then(Value::as_f64)
+                .map(|x| format!(", gateway {x:.1}x"))
+                .unwrap_or_default(),
+            f("/floor/achieved_over_half_allowed"),
         );
     }
     println!("ledger balanced: {}", r["ledger_balanced"]);

@@ -117,7 +117,7 @@ fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
             "8",
             "--preload",
             "500",
-            "--ceiling",
+            "--floor",
             "--ceiling-requests",
             "200",
             "--json",
@@ -147,6 +147,31 @@ fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
     assert!(r["process"]["rss_mb"].as_f64().unwrap() > 1.0, "{r}");
     assert_eq!(r["ceiling"]["requests"], 200, "{r}");
     assert_eq!(r["ceiling"]["failed"], 0, "{r}");
+    // The floor (--floor runs the ceiling too): the mix's hops per payment
+    // are counted — MPM makes three calls to the gateway, CPM one, a
+    // refund or a cancel one more; the gateway calls out at least for
+    // the acquirer's or the wallet's callback and the notifications.
+    let floor = &r["floor"];
+    let to = floor["hops_per_payment"]["to_gateway"].as_f64().unwrap();
+    let from = floor["hops_per_payment"]["from_gateway"].as_f64().unwrap();
+    assert!((1.5..=3.5).contains(&to), "{floor}");
+    assert!(from >= 2.0, "{floor}");
+    for k in [
+        "ed25519_sign_us",
+        "ed25519_verify_us",
+        "gateway_us_per_payment",
+    ] {
+        assert!(floor[k].as_f64().unwrap() > 0.0, "{k}: {floor}");
+    }
+    assert!(
+        floor["http_hop_us"]["both_ends"].as_f64().unwrap() > 0.0,
+        "{floor}"
+    );
+    // The whole system's CPU includes the floor's work and more.
+    assert!(
+        floor["system_cpu_over_floor"].as_f64().unwrap() > 1.0,
+        "{floor}"
+    );
     // Open loop at a modest rate.
     let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
         .args([

@@ -1073,6 +1073,9 @@ fn loadgen_drives_a_gateway_running_elsewhere_and_reads_its_process() {
                 "30",
                 "--concurrency",
                 "4",
+                "--floor",
+                "--ceiling-requests",
+                "300",
                 "--json",
             ])
             .output()
@@ -1091,6 +1094,16 @@ fn loadgen_drives_a_gateway_running_elsewhere_and_reads_its_process() {
     assert!(r["gateway_process"]["cpu_s"].as_f64().unwrap() > 0.0, "{r}");
     assert!(
         r["gateway_process"]["rss_mb"].as_f64().unwrap() > 1.0,
+        "{r}"
+    );
+    // The gateway's end of an HTTP hop is read from its own process, and
+    // its CPU per payment is set against its floor.
+    assert_eq!(
+        r["floor"]["http_hop_us"]["gateway_end_from"], "measured in the gateway's process",
+        "{r}"
+    );
+    assert!(
+        r["floor"]["gateway_cpu_over_floor"].as_f64().unwrap() > 1.0,
         "{r}"
     );
     // Its simulators are onboarded now: a second run says so, in a line.

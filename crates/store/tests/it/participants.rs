@@ -118,7 +118,9 @@ async fn a_node_sees_another_nodes_changes_within_the_cache_lifetime() {
     for pair in store::testing::node_pairs("participant_cache").await {
         let (a, b) = (&pair.first, &pair.second);
         assert!(a.participant_get("hipay-mn").await.unwrap().is_none());
-        b.participant_create(record("hipay-mn"), "op", 1).await.unwrap();
+        b.participant_create(record("hipay-mn"), "op", 1)
+            .await
+            .unwrap();
         assert!(
             a.participant_get("hipay-mn").await.unwrap().is_some(),
             "a participant made on another node is found at once"
@@ -155,7 +157,11 @@ async fn a_node_sees_another_nodes_changes_within_the_cache_lifetime() {
             "the list too"
         );
         assert_eq!(
-            a.key_get("hipay-mn", 1).await.unwrap().unwrap().revoked_at_ms,
+            a.key_get("hipay-mn", 1)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at_ms,
             Some(5)
         );
     }
