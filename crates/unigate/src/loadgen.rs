@@ -66,6 +66,13 @@ pub struct LoadgenArgs {
     /// own in this run, to state CPU per payment as a multiple of them.
     #[arg(long)]
     floor: bool,
+    /// After the run, an overload drill: as many payments again, offered
+    /// open loop at twice the rate just achieved with no bound on the
+    /// generator's side, so the gateway must shed (503 with Retry-After,
+    /// beyond `--in-flight-max`); every payment must get an answer and the
+    /// books must balance.
+    #[arg(long)]
+    overload: bool,
     /// Requests of the ceiling's run.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     ceiling_requests: u32,
@@ -296,34 +303,16 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
     };
     match args.rate {
         Some(rate) => {
-            // Open loop: each payment starts at its due time, whatever the
-            // ones before it are doing; its latency counts from then.
-            let per = Duration::from_secs_f64(1.0 / rate);
-            let mut running = futures_util::stream::FuturesUnordered::new();
-            for n in 0..args.payments {
-                let due = started + per.saturating_mul(n);
-                loop {
-                    let wait = tokio::time::sleep_until(due.into());
-                    tokio::pin!(wait);
-                    if running.len() >= args.concurrency {
-                        // Queue full: the due time passes while we wait,
-                        // and the latency shows it.
-                        if let Some((due, a)) = running.next().await {
-                            record(due, a);
-                        }
-                        continue;
-                    }
-                    tokio::select! {
-                        () = &mut wait => break,
-                        Some((due, a)) = running.next(), if !running.is_empty() => record(due, a),
-                    }
-                }
-                running
-                    .push(async move { (due, one_payment(net, codes, seed, u64::from(n)).await) });
-            }
-            while let Some((due, a)) = running.next().await {
-                record(due, a);
-            }
+            open_loop(
+                world,
+                args,
+                0,
+                args.payments,
+                rate,
+                args.concurrency,
+                &mut record,
+            )
+            .await;
         }
         None => {
             let mut done = futures_util::stream::iter(0..args.payments)
@@ -349,21 +338,7 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
     let cpu = cpu_after - cpu_before;
     let payments = f64::from(args.payments);
 
-    // Whatever is still open (refunds, notifications) finishes; the books
-    // must balance.
-    let drained_by = Instant::now() + Duration::from_secs(60);
-    if let Some(store) = &world.store {
-        while store.audit_open_work().await? > 0 && Instant::now() < drained_by {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    } else {
-        // A remote gateway's resolver and notifier: give them a moment.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    let tb = world
-        .net
-        .op("GET", "/v1/admin/ledger/trial-balance", Value::Null)
-        .await?;
+    let balanced = drain_and_balance(world).await?;
 
     let ceiling = if args.ceiling || args.floor {
         let (self_before, _) = proc_usage("self");
@@ -450,8 +425,14 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
             "cores_busy": cpu / elapsed.as_secs_f64(),
             "rss_mb": (rss as f64) / 1_048_576.0,
         },
-        "ledger_balanced": tb.pointer("/balanced").cloned().unwrap_or(Value::Null),
+        "ledger_balanced": balanced,
     });
+    if args.overload {
+        let drill = overload_drill(world, args, per_second).await?;
+        if let Some(o) = report.as_object_mut() {
+            o.insert("overload".into(), drill);
+        }
+    }
     if args.floor {
         let hops = (
             (hops_after.0 - hops_before.0) as f64 / payments,
@@ -473,6 +454,128 @@ async fn drive(world: &World, args: &LoadgenArgs) -> anyhow::Result<Value> {
         }
     }
     Ok(report)
+}
+
+/// Whatever is still open (refunds, notifications) finishes; then the
+/// trial balance's verdict.
+async fn drain_and_balance(world: &World) -> anyhow::Result<Value> {
+    let drained_by = Instant::now() + Duration::from_secs(60);
+    if let Some(store) = &world.store {
+        while store.audit_open_work().await? > 0 && Instant::now() < drained_by {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        // A remote gateway's resolver and notifier: give them a moment.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let tb = world
+        .net
+        .op("GET", "/v1/admin/ledger/trial-balance", Value::Null)
+        .await?;
+    Ok(tb.pointer("/balanced").cloned().unwrap_or(Value::Null))
+}
+
+/// The overload drill: `--payments` more payments offered at twice the
+/// `sustainable` rate, open loop, every one started at its due time
+/// (the generator does not hold any back). What the gateway sheds it
+/// answers at once with 503 OVERLOADED; everything else it answers as
+/// usual; nothing is left without an answer and the books balance.
+async fn overload_drill(
+    world: &World,
+    args: &LoadgenArgs,
+    sustainable: f64,
+) -> anyhow::Result<Value> {
+    let offered = (sustainable * 2.0).max(1.0);
+    let progress = bar(u64::from(args.payments), "overload drill", args.json);
+    let mut accepted = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut answers: BTreeMap<String, u64> = BTreeMap::new();
+    let started = Instant::now();
+    let mut record = |due: Instant, attempt: anyhow::Result<Attempt>| {
+        let answer = outcome(&attempt);
+        if !answer.ends_with(" OVERLOADED") {
+            let us = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let _ = accepted.record(us.max(1));
+        }
+        *answers.entry(answer).or_insert(0) += 1;
+        progress.inc(1);
+    };
+    let queue = usize::try_from(args.payments).unwrap_or(LOADGEN_CONCURRENCY_MAX);
+    open_loop(
+        world,
+        args,
+        3_000_000_000,
+        args.payments,
+        offered,
+        queue,
+        &mut record,
+    )
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    let shed: u64 = answers
+        .iter()
+        .filter(|(k, _)| k.ends_with(" OVERLOADED"))
+        .map(|(_, v)| *v)
+        .sum();
+    // Every payment answered: made, declined or unknown by the usual
+    // codes, or shed; no transport error, no time-out, no 5xx but the shed.
+    let unanswered: u64 = answers
+        .iter()
+        .filter(|(k, _)| k.starts_with("error:") && !k.ends_with(" OVERLOADED"))
+        .map(|(_, v)| *v)
+        .sum();
+    let balanced = drain_and_balance(world).await?;
+    Ok(json!({
+        "offered_per_second": offered,
+        "payments": args.payments,
+        "elapsed_s": elapsed,
+        "answers": answers,
+        "shed": shed,
+        "not_answered": unanswered,
+        "accepted_latency_ms": percentiles(&accepted),
+        "ledger_balanced": balanced,
+    }))
+}
+
+/// The open loop: payment n (numbered from `first`) is due at start + n /
+/// rate and starts then, whatever the ones before it are doing; its latency
+/// counts from its due time. At most `queue` are in flight; beyond that the
+/// due times pass while they wait, and the latency shows it.
+async fn open_loop(
+    world: &World,
+    args: &LoadgenArgs,
+    first: u64,
+    payments: u32,
+    rate: f64,
+    queue: usize,
+    record: &mut dyn FnMut(Instant, anyhow::Result<Attempt>),
+) {
+    let (net, codes, seed) = (&world.net, &world.codes, args.seed);
+    let started = Instant::now();
+    let per = Duration::from_secs_f64(1.0 / rate);
+    let mut running = futures_util::stream::FuturesUnordered::new();
+    for n in 0..payments {
+        let due = started + per.saturating_mul(n);
+        loop {
+            let wait = tokio::time::sleep_until(due.into());
+            tokio::pin!(wait);
+            if running.len() >= queue {
+                if let Some((due, a)) = running.next().await {
+                    record(due, a);
+                }
+                continue;
+            }
+            tokio::select! {
+                () = &mut wait => break,
+                Some((due, a)) = running.next(), if !running.is_empty() => record(due, a),
+            }
+        }
+        let id = first + u64::from(n);
+        running.push(async move { (due, one_payment(net, codes, seed, id).await) });
+    }
+    while let Some((due, a)) = running.next().await {
+        record(due, a);
+    }
 }
 
 /// Ed25519 signing and verification of one signed request, timed on one
@@ -654,4 +757,19 @@ fn print_report(r: &Value) {
         );
     }
     println!("ledger balanced: {}", r["ledger_balanced"]);
+    if let Some(o) = r.get("overload") {
+        let parts: Vec<String> = o["answers"]
+            .as_object()
+            .map(|a| a.iter().map(|(k, v)| format!("{k}: {v}")).collect())
+            .unwrap_or_default();
+        println!(
+            "overload drill at {:.0}/s offered: {} shed, {} not answered, accepted p99 {:.1} ms; ledger balanced: {}",
+            f("/overload/offered_per_second"),
+            o["shed"],
+            o["not_answered"],
+            f("/overload/accepted_latency_ms/p99"),
+            o["ledger_balanced"]
+        );
+        println!("  answers: {}", parts.join(", "));
+    }
 }

@@ -197,18 +197,21 @@ fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
         r["elapsed_s"].as_f64().unwrap() >= 0.45,
         "20 at 40/s take half a second: {r}"
     );
-    // Overload: a gateway that works on two participant requests at once,
-    // driven with sixteen: it sheds the rest with 503 OVERLOADED, answers
-    // all it took, and its books balance.
+    // The overload drill: a gateway that works on four participant
+    // requests at once, driven closed loop at four payments in flight
+    // (nothing shed), then offered twice the rate it just sustained with
+    // nothing held back: it sheds with 503 OVERLOADED, answers every
+    // payment, and its books balance.
     let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
         .args([
             "loadgen",
             "--payments",
             "60",
             "--concurrency",
-            "16",
+            "4",
             "--in-flight-max",
-            "2",
+            "4",
+            "--overload",
             "--json",
             "--db",
             db.to_str().unwrap(),
@@ -221,16 +224,27 @@ fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let answers = r["answers"].as_object().unwrap();
+    assert_eq!(r["answers"]["S"], 60, "four in flight fit: {r}");
+    let drill = &r["overload"];
+    let sustained = r["payments_per_second"].as_f64().unwrap();
+    let offered = drill["offered_per_second"].as_f64().unwrap();
+    assert!((offered - 2.0 * sustained).abs() < 1e-6, "{drill}");
+    let answers = drill["answers"].as_object().unwrap();
     let shed: u64 = answers
         .iter()
         .filter(|(k, _)| k.ends_with("HTTP 503 OVERLOADED"))
         .map(|(_, v)| v.as_u64().unwrap())
         .sum();
     let ok = answers.get("S").and_then(|v| v.as_u64()).unwrap_or(0);
-    assert!(shed > 0, "nothing was shed: {r}");
-    assert_eq!(ok + shed, 60, "every payment is either made or shed: {r}");
-    assert_eq!(r["ledger_balanced"], true, "{r}");
+    assert!(shed > 0, "nothing was shed at twice the rate: {drill}");
+    assert_eq!(drill["shed"], shed, "{drill}");
+    assert_eq!(
+        ok + shed,
+        60,
+        "every payment is either made or shed: {drill}"
+    );
+    assert_eq!(drill["not_answered"], 0, "{drill}");
+    assert_eq!(drill["ledger_balanced"], true, "{drill}");
     // Bad arguments: one line, exit 2.
     for args in [
         &["loadgen", "--rate", "0"][..],
