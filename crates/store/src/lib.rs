@@ -146,6 +146,8 @@ pub struct Store {
     writer: Option<std::sync::Arc<writer::Writer>>,
     /// This node's copy of the rows every payment reads (see `cache`).
     cache: std::sync::Arc<cache::ReadCache>,
+    /// Ledger writes that lost a deadlock and ran again (PostgreSQL).
+    ledger_deadlocks: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -205,6 +207,7 @@ impl Store {
             cache: std::sync::Arc::new(cache::ReadCache::new(Duration::from_millis(
                 options.cache_ttl_ms,
             ))),
+            ledger_deadlocks: std::sync::Arc::default(),
         })
     }
 

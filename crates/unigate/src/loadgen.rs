@@ -166,9 +166,14 @@ fn outcome(attempt: &anyhow::Result<Attempt>) -> String {
                 .split_once("\"code\":\"")
                 .and_then(|(_, rest)| rest.split('"').next())
                 .unwrap_or("");
+            // A payment's own id in the path is not part of the code.
+            let call: Vec<&str> = call
+                .split('/')
+                .map(|seg| if seg.len() > 24 { "{id}" } else { seg })
+                .collect();
             format!(
                 "error: {} {code}",
-                call.chars().take(80).collect::<String>()
+                call.join("/").chars().take(80).collect::<String>()
             )
             .trim_end()
             .to_string()
@@ -771,5 +776,30 @@ fn print_report(r: &Value) {
             o["ledger_balanced"]
         );
         println!("  answers: {}", parts.join(", "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_counted_by_its_call_and_code_not_by_payment() {
+        let e = anyhow::anyhow!(
+            "cn-wallet POST /v1/payments/pay-01a24a68a08e738f8df089519d712efe/cancel: HTTP 503 {}",
+            r#"{"code":"OVERLOADED","status":503}"#
+        );
+        assert_eq!(
+            outcome(&Err(e)),
+            "error: POST /v1/payments/{id}/cancel: HTTP 503 OVERLOADED"
+        );
+        let e = anyhow::anyhow!(
+            "mn-acq POST /v1/payments: HTTP 503 {}",
+            r#"{"code":"OVERLOADED"}"#
+        );
+        assert_eq!(
+            outcome(&Err(e)),
+            "error: POST /v1/payments: HTTP 503 OVERLOADED"
+        );
     }
 }

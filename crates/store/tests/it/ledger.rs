@@ -438,6 +438,78 @@ async fn racing_reservations_cannot_both_take_the_last_headroom() {
     }
 }
 
+/// Payments whose legs cross (one posts A → B then B → A, the other
+/// B → A then A → B), many at once: on PostgreSQL each write takes its
+/// accounts in key order, so none waits on another in a cycle (a deadlock
+/// costs PostgreSQL a second to find), and the books come out right.
+#[tokio::test]
+async fn crossing_legs_posted_at_once_never_deadlock() {
+    for store in engines("ledger_crossing").await {
+        let a = AccountId::new("hipay", Kind::Settlement, cny());
+        let b = AccountId::new("kbank", Kind::Settlement, cny());
+        store.ledger_open(&a, None, 1).await.unwrap();
+        store.ledger_open(&b, None, 1).await.unwrap();
+        let pair = |i: usize| {
+            let there = transfer(
+                format!("x{i}-ab"),
+                a.clone(),
+                b.clone(),
+                7,
+                Code::Payment,
+                Phase::Pending {
+                    expires_at_ms: 1 << 40,
+                },
+            );
+            let back = transfer(
+                format!("x{i}-ba"),
+                b.clone(),
+                a.clone(),
+                5,
+                Code::Payment,
+                Phase::Pending {
+                    expires_at_ms: 1 << 40,
+                },
+            );
+            (there, back)
+        };
+        const N: usize = 60;
+        for i in 0..N {
+            let (there, back) = pair(i);
+            store.ledger_apply(vec![there, back], 2).await.unwrap();
+        }
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let store = store.clone();
+            let (there, back) = pair(i);
+            let post = |t: &Transfer| Transfer {
+                id: format!("{}-post", t.id),
+                phase: Phase::Post {
+                    pending_id: t.id.clone(),
+                },
+                ..t.clone()
+            };
+            // Half the payments post their legs in one order, half in the
+            // other.
+            let legs = if i % 2 == 0 {
+                vec![post(&there), post(&back)]
+            } else {
+                vec![post(&back), post(&there)]
+            };
+            tasks.push(tokio::spawn(
+                async move { store.ledger_apply(legs, 3).await },
+            ));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(store.ledger_deadlocks(), 0, "{:?}", store.engine());
+        let bal = store.ledger_account(&a).await.unwrap().unwrap().balance;
+        assert_eq!(bal.debits_posted, 7 * N as i64);
+        assert_eq!(bal.credits_posted, 5 * N as i64);
+        assert_eq!((bal.debits_pending, bal.credits_pending), (0, 0));
+    }
+}
+
 #[tokio::test]
 async fn an_expired_reservation_moves_to_suspense_and_is_never_released() {
     for store in engines("ledger_expiry").await {
