@@ -134,6 +134,9 @@ pub async fn run_counted(
     served.map_err(SimError::Io)
 }
 
+/// How soon a refused rate push is sent again.
+const RETRY_AFTER_MS: u64 = 1_000;
+
 async fn push_rates(shared: Arc<Shared>) {
     let limits = client::ClientLimits::default();
     let signer: Arc<dyn Signer> = shared.sim.signer.clone();
@@ -157,7 +160,7 @@ async fn push_rates(shared: Arc<Shared>) {
             "request_id": format!("rates-{}", uuid::Uuid::now_v7().simple()),
             "rates": rates,
         });
-        match gateway
+        let pushed = match gateway
             .call(
                 "POST",
                 "/v1/fx/rates",
@@ -166,13 +169,29 @@ async fn push_rates(shared: Arc<Shared>) {
             )
             .await
         {
-            Ok(a) if a.status == 200 && a.verified.is_ok() => tracing::debug!("rates pushed"),
-            Ok(a) => {
-                tracing::warn!(status = a.status, body = %String::from_utf8_lossy(&a.body), "rates refused")
+            Ok(a) if a.status == 200 && a.verified.is_ok() => {
+                tracing::debug!("rates pushed");
+                true
             }
-            Err(e) => tracing::warn!(error = %e, "pushing rates failed"),
-        }
-        tokio::time::sleep(Duration::from_millis(shared.sim.push_every_ms.max(100))).await;
+            Ok(a) => {
+                tracing::warn!(status = a.status, body = %String::from_utf8_lossy(&a.body), "rates refused");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "pushing rates failed");
+                false
+            }
+        };
+        // A refused push (a gateway shedding load answers 503 with
+        // Retry-After: 1) is sent again after a second, not a whole
+        // interval later: the gateway's rates must not go stale.
+        let every = shared.sim.push_every_ms.max(100);
+        let wait = if pushed {
+            every
+        } else {
+            every.min(RETRY_AFTER_MS)
+        };
+        tokio::time::sleep(Duration::from_millis(wait)).await;
     }
 }
 

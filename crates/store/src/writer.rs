@@ -102,28 +102,34 @@ async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
             .execute(&mut *conn)
             .await
             .map_err(|e| e.to_string())?;
+        // A caller's savepoint is released when the next one begins, in the
+        // same round trip to the driver's thread ("RELEASE …; SAVEPOINT …"),
+        // or by the COMMIT: each is a hop between threads, and a payment
+        // makes several writes.
+        let mut open = false;
         for Job { savepoint, run } in batch.drain(..) {
             if !savepoint {
                 finishes.push(run(&mut conn).await);
                 continue;
             }
-            if sqlx::query("SAVEPOINT caller")
-                .execute(&mut *conn)
-                .await
-                .is_err()
-            {
+            let begin = if open {
+                "RELEASE caller; SAVEPOINT caller"
+            } else {
+                "SAVEPOINT caller"
+            };
+            if sqlx::raw_sql(begin).execute(&mut *conn).await.is_err() {
                 finishes.push((false, Box::new(|_| {})));
+                open = false;
                 continue;
             }
             let (ok, finish) = run(&mut conn).await;
-            let end = if ok {
-                "RELEASE caller"
+            if ok {
+                open = true;
             } else {
-                "ROLLBACK TO caller"
-            };
-            let ended = sqlx::query(end).execute(&mut *conn).await.is_ok();
-            if !ok && ended {
-                let _ = sqlx::query("RELEASE caller").execute(&mut *conn).await;
+                let _ = sqlx::raw_sql("ROLLBACK TO caller; RELEASE caller")
+                    .execute(&mut *conn)
+                    .await;
+                open = false;
             }
             finishes.push((ok, finish));
         }

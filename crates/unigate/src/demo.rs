@@ -718,7 +718,9 @@ pub(crate) async fn populate(
         spread_bps: 40,
         latency_ms: if no_faults { 0 } else { 2 },
         decline_every: 0,
-        push_every_ms: 60_000,
+        // A quarter of the gateway's default staleness window (60 s), so a
+        // late push never leaves the book without rates.
+        push_every_ms: 15_000,
         quote_slack_s: 30,
         gateway_keys: None,
     };
