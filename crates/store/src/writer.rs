@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Engine, Store, StoreError};
 
-/// One statement with owned bound values, for [`Store::write_statement`].
+/// One statement with its values bound, for [`Store::write_statement`].
 pub type Statement = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// A boxed future borrowing the connection.
@@ -102,34 +102,28 @@ async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
             .execute(&mut *conn)
             .await
             .map_err(|e| e.to_string())?;
-        // A caller's savepoint is released when the next one begins, in the
-        // same round trip to the driver's thread ("RELEASE …; SAVEPOINT …"),
-        // or by the COMMIT: each is a hop between threads, and a payment
-        // makes several writes.
-        let mut open = false;
         for Job { savepoint, run } in batch.drain(..) {
             if !savepoint {
                 finishes.push(run(&mut conn).await);
                 continue;
             }
-            let begin = if open {
-                "RELEASE caller; SAVEPOINT caller"
-            } else {
-                "SAVEPOINT caller"
-            };
-            if sqlx::raw_sql(begin).execute(&mut *conn).await.is_err() {
+            if sqlx::query("SAVEPOINT caller")
+                .execute(&mut *conn)
+                .await
+                .is_err()
+            {
                 finishes.push((false, Box::new(|_| {})));
-                open = false;
                 continue;
             }
             let (ok, finish) = run(&mut conn).await;
-            if ok {
-                open = true;
+            let end = if ok {
+                "RELEASE caller"
             } else {
-                let _ = sqlx::raw_sql("ROLLBACK TO caller; RELEASE caller")
-                    .execute(&mut *conn)
-                    .await;
-                open = false;
+                "ROLLBACK TO caller"
+            };
+            let ended = sqlx::query(end).execute(&mut *conn).await.is_ok();
+            if !ok && ended {
+                let _ = sqlx::query("RELEASE caller").execute(&mut *conn).await;
             }
             finishes.push((ok, finish));
         }
