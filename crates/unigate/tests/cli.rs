@@ -103,14 +103,30 @@ fn unknown_profile_is_a_one_line_error() {
     assert!(err.contains("unknown profile"), "{err}");
 }
 
+/// Run `unigate loadgen ARGS --json --db DB`, which must succeed; its report.
+fn loadgen_json(db: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
+        .arg("loadgen")
+        .args(args)
+        .args(["--json", "--db", db.to_str().expect("a UTF-8 path")])
+        .output()
+        .expect("unigate runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON report")
+}
+
 #[test]
 fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
     let dir = std::env::temp_dir().join(format!("unigate-loadgen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("lg.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
-        .args([
-            "loadgen",
+    let r = loadgen_json(
+        &db,
+        &[
             "--payments",
             "60",
             "--concurrency",
@@ -120,18 +136,8 @@ fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
             "--floor",
             "--ceiling-requests",
             "200",
-            "--json",
-            "--db",
-            db.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["payments"], 60, "{r}");
     assert_eq!(r["preloaded"], 500, "{r}");
     assert_eq!(
@@ -173,25 +179,7 @@ fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
         "{floor}"
     );
     // Open loop at a modest rate.
-    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
-        .args([
-            "loadgen",
-            "--payments",
-            "20",
-            "--rate",
-            "40",
-            "--json",
-            "--db",
-            db.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = loadgen_json(&db, &["--payments", "20", "--rate", "40"]);
     assert_eq!(r["mode"], "open_loop", "{r}");
     assert!(
         r["elapsed_s"].as_f64().unwrap() >= 0.45,
@@ -202,9 +190,9 @@ fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
     // (nothing shed), then offered twice the rate it just sustained with
     // nothing held back: it sheds with 503 OVERLOADED, answers every
     // payment, and its books balance.
-    let out = Command::new(env!("CARGO_BIN_EXE_unigate"))
-        .args([
-            "loadgen",
+    let r = loadgen_json(
+        &db,
+        &[
             "--payments",
             "60",
             "--concurrency",
@@ -212,18 +200,8 @@ fn loadgen_drives_the_mix_and_reports_with_its_ceiling() {
             "--in-flight-max",
             "4",
             "--overload",
-            "--json",
-            "--db",
-            db.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["answers"]["S"], 60, "four in flight fit: {r}");
     let drill = &r["overload"];
     let sustained = r["payments_per_second"].as_f64().unwrap();
