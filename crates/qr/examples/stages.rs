@@ -5,6 +5,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
+    // Optional second argument: only the payloads of one scheme ("pix").
+    let only = std::env::args().nth(2);
     let mut set = Vec::new();
     for file in ["emvco-mpm.json", "schemes.json", "cpm-cn-upi.json"] {
         let text =
@@ -12,7 +14,11 @@ fn main() {
         let list: serde_json::Value = serde_json::from_str(&text).expect("fixtures");
         for f in list.as_array().expect("fixtures") {
             let p = f["payload"].as_str().expect("fixtures").to_string();
-            if qr::decode(&p, &qr::Options::default()).is_ok() {
+            let keep = match qr::decode(&p, &qr::Options::default()) {
+                Ok(d) => only.as_deref().is_none_or(|s| d.scheme() == s),
+                Err(_) => false,
+            };
+            if keep {
                 set.push(p);
             }
         }

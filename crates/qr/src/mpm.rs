@@ -290,24 +290,31 @@ pub fn validate<'a>(
     let account_count = code.accounts().count();
     let mut accounts = Vec::with_capacity(account_count);
     let mut schemes: Vec<&'static str> = Vec::with_capacity(account_count);
-    let mut carried: Vec<&'static dyn Profile> = Vec::with_capacity(account_count);
+    // The profiles the code carries, in payload order, on the stack (there
+    // are fewer registered profiles than slots).
+    let mut carried_slots: [&'static dyn Profile; 16] = [&profile::GENERIC; 16];
+    let mut carried_count = 0;
     for (index, object) in code.tree.objects().iter().enumerate() {
         if !(2..=51).contains(&object.id) {
             continue;
         }
+        let guid = code.child_value(object, 0);
         let owner = profile::PROFILES
             .iter()
             .copied()
-            .find(|p| p.recognises(&code, object));
+            .find(|p| p.recognises(&code, object, guid));
         let scheme = owner
             .map(|p| p.scheme())
             .or_else(|| profile::card_network(object.id));
         let mut named = Named::new();
         if let Some(p) = owner {
-            named.reserve(8);
             p.named(&code, object, &mut named);
-            if !carried.iter().any(|c| c.scheme() == p.scheme()) {
-                carried.push(p);
+            let seen = carried_slots.get(..carried_count).unwrap_or_default();
+            if !seen.iter().any(|c| c.scheme() == p.scheme())
+                && let Some(slot) = carried_slots.get_mut(carried_count)
+            {
+                *slot = p;
+                carried_count += 1;
             }
         }
         if let Some(s) = scheme
@@ -323,12 +330,13 @@ pub fn validate<'a>(
         });
     }
 
+    let carried = carried_slots.get(..carried_count).unwrap_or_default();
     // Under a forced profile only its rules run. Otherwise every scheme the
     // code carries checks its own part; the governing profile decides on the
     // generic rules, and each scheme on the rules it raised.
-    let profile = forced.unwrap_or_else(|| governing(&code, &carried));
+    let profile = forced.unwrap_or_else(|| governing(&code, carried));
     let mut raised: Vec<(Violation, &'static dyn Profile)> = Vec::new();
-    let checkers: &[&'static dyn Profile] = if forced.is_some() { &[] } else { &carried };
+    let checkers: &[&'static dyn Profile] = if forced.is_some() { &[] } else { carried };
     for p in
         std::iter::once(&profile).chain(checkers.iter().filter(|p| p.scheme() != profile.scheme()))
     {
@@ -403,6 +411,36 @@ pub fn exponent(currency: Option<iso_currency::Currency>) -> u8 {
         .and_then(|c| c.exponent())
         .and_then(|e| u8::try_from(e).ok())
         .unwrap_or(2)
+}
+
+/// Whether `code` is an ISO 3166-1 alpha-2 country code. One bit per
+/// two-letter pair, built once from `rust_iso3166`: the decoder asks on every
+/// code, and the crate's map hashes with SipHash.
+pub fn is_country(code: &str) -> bool {
+    static PAIRS: std::sync::LazyLock<[u64; 11]> = std::sync::LazyLock::new(|| {
+        let mut bits = [0u64; 11];
+        for c in rust_iso3166::ALL {
+            if let Some(i) = pair_index(c.alpha2)
+                && let Some(word) = bits.get_mut(i / 64)
+            {
+                *word |= 1 << (i % 64);
+            }
+        }
+        bits
+    });
+    pair_index(code)
+        .and_then(|i| PAIRS.get(i / 64).map(|w| w >> (i % 64) & 1 == 1))
+        .unwrap_or(false)
+}
+
+/// `"AA"` → 0 … `"ZZ"` → 675; `None` for anything but two capitals.
+fn pair_index(code: &str) -> Option<usize> {
+    match code.as_bytes() {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => {
+            Some(usize::from(a - b'A') * 26 + usize::from(b - b'A'))
+        }
+        _ => None,
+    }
 }
 
 /// ISO 4217 numeric text (`"764"`) to the currency.
@@ -482,7 +520,9 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
             ),
         );
     }
-    duplicates_and_empties(&mut c, &code.tree, code.tree.objects(), &[]);
+    if code.tree.has_repeats_or_empties() {
+        duplicates_and_empties(&mut c, &code.tree, code.tree.objects(), &[]);
+    }
 
     if let Some(t) = code.get(0)
         && t.value != "01"
@@ -606,7 +646,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
     match code.get(58) {
         None => missing!(c, Rule::CountryPresent, "58", "country code"),
         Some(t) => {
-            if rust_iso3166::from_alpha2(t.value).is_none() {
+            if !is_country(t.value) {
                 c.push(
                     Rule::CountryKnown,
                     ErrorCode::BadValue,
@@ -956,5 +996,25 @@ fn tip_rules(c: &mut Checker<'_>, code: &Code<'_>, currency: Option<iso_currency
             }
         }
         (false, None) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn country_bitmap_agrees_with_the_iso_3166_crate() {
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b]).unwrap();
+                assert_eq!(
+                    super::is_country(&code),
+                    rust_iso3166::from_alpha2(&code).is_some(),
+                    "{code}"
+                );
+            }
+        }
+        for not in ["", "B", "br", "BRA", "É", "B1"] {
+            assert!(!super::is_country(not), "{not}");
+        }
     }
 }

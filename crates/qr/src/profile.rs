@@ -10,7 +10,9 @@ use crate::tlv::Tlv;
 
 /// A named field a profile extracts from a merchant account entry, e.g.
 /// `("proxy_type", "mobile")`.
-pub type Named<'a> = Vec<(&'static str, Cow<'a, str>)>;
+/// Kept inline (no allocation per account): a profile names at most a
+/// handful of fields.
+pub type Named<'a> = smallvec::SmallVec<[(&'static str, Cow<'a, str>); 6]>;
 
 /// What a check may know beyond the payload.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,8 +52,9 @@ pub trait Profile: Send + Sync + std::fmt::Debug {
     }
 
     /// Whether this merchant account entry (02-51) of `code` belongs to the
-    /// scheme.
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool;
+    /// scheme; `guid` is the entry's sub-tag 00 when it is a template (read
+    /// once by the decoder, not by each of the profiles it asks).
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>, guid: Option<&str>) -> bool;
 
     /// The deviations from generic EMVCo this scheme accepts.
     fn tolerances(&self) -> &'static [Tolerance] {
@@ -90,7 +93,7 @@ impl Profile for Generic {
         GENERIC_SCHEME
     }
 
-    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>) -> bool {
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, _guid: Option<&str>) -> bool {
         false
     }
 }

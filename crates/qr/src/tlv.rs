@@ -18,7 +18,10 @@ pub struct Tlv<'a> {
     /// is a template id and the value parsed as ID-length-value; `None` for
     /// primitives and for template values that did not parse (see
     /// [`Tree::faults`]). Read them with [`Tree::children`].
-    span: Option<(u32, u32)>,
+    /// Two u16s keep a node at 32 bytes, so a typical code's node list fits
+    /// the allocator's small-object size (a payload with more than 65,535
+    /// objects is refused).
+    span: Option<(u16, u16)>,
     /// The id of the enclosing template (`NO_PARENT` at the top level).
     parent: u8,
 }
@@ -50,6 +53,9 @@ pub struct Tree<'a> {
     /// Template values that are not well-formed ID-length-value. They stay in
     /// the tree as primitives; whether that is an error is the profile's call.
     pub faults: Vec<Fault>,
+    /// Whether some level holds an id twice or an empty value, noticed while
+    /// parsing so that the validator walks the tree for them only then.
+    repeats_or_empties: bool,
 }
 
 impl<'a> Tree<'a> {
@@ -61,9 +67,14 @@ impl<'a> Tree<'a> {
     /// The sub-objects of a parsed template, in payload order.
     pub fn children(&self, t: &Tlv<'a>) -> Option<&[Tlv<'a>]> {
         let (start, len) = t.span?;
-        let start = usize::try_from(start).ok()?;
-        let len = usize::try_from(len).ok()?;
-        self.nodes.get(start..start + len)
+        let start = usize::from(start);
+        self.nodes.get(start..start + usize::from(len))
+    }
+
+    /// Whether some level holds an id twice or an empty value (when `false`,
+    /// no level does).
+    pub fn has_repeats_or_empties(&self) -> bool {
+        self.repeats_or_empties
     }
 
     /// The child with `id` of a parsed template.
@@ -95,8 +106,20 @@ pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
     let ascii = payload.is_ascii();
     // A typical code has about 25 objects in all.
     let mut nodes = Vec::with_capacity(32);
-    parse_level(payload, ascii, 0, NO_PARENT, &mut nodes).map_err(|e| *e)?;
+    let mut repeats_or_empties = false;
+    parse_level(
+        payload,
+        ascii,
+        0,
+        NO_PARENT,
+        &mut nodes,
+        &mut repeats_or_empties,
+    )
+    .map_err(|e| *e)?;
     let top = nodes.len();
+    if top > usize::from(u16::MAX) {
+        return Err(too_many_objects());
+    }
     let mut faults = Vec::new();
     // Breadth first: each template's children are appended together, after
     // everything before them; templates inside templates (62's 50-99) are
@@ -106,14 +129,22 @@ pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
         let parent = (t.parent != NO_PARENT).then_some(t.parent);
         if is_template(parent, t.id) {
             let start = nodes.len();
-            match parse_level(t.value, ascii, t.position + 4, t.id, &mut nodes) {
+            match parse_level(
+                t.value,
+                ascii,
+                t.position + 4,
+                t.id,
+                &mut nodes,
+                &mut repeats_or_empties,
+            ) {
                 Ok(()) => {
-                    let span = (
-                        u32::try_from(start).unwrap_or(u32::MAX),
-                        u32::try_from(nodes.len() - start).unwrap_or(0),
-                    );
+                    let (Ok(first), Ok(count)) =
+                        (u16::try_from(start), u16::try_from(nodes.len() - start))
+                    else {
+                        return Err(too_many_objects());
+                    };
                     if let Some(n) = nodes.get_mut(i) {
-                        n.span = Some(span);
+                        n.span = Some((first, count));
                     }
                 }
                 Err(error) => {
@@ -131,7 +162,19 @@ pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
         }
         i += 1;
     }
-    Ok(Tree { nodes, top, faults })
+    Ok(Tree {
+        nodes,
+        top,
+        faults,
+        repeats_or_empties,
+    })
+}
+
+fn too_many_objects() -> DecodeError {
+    DecodeError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("payload holds more than {} data objects", u16::MAX),
+    )
 }
 
 fn parse_level<'a>(
@@ -140,13 +183,23 @@ fn parse_level<'a>(
     base: usize,
     parent: u8,
     nodes: &mut Vec<Tlv<'a>>,
+    repeats_or_empties: &mut bool,
 ) -> Result<(), Box<DecodeError>> {
     let mut cursor = Cursor::new(text, ascii, base);
+    // Ids are two digits: one bit each, in two words.
+    let mut seen = [0u64; 2];
+    let mut flagged = false;
     while !cursor.at_end() {
         let mut tlv = cursor.next_object()?;
         tlv.parent = parent;
+        let bit = 1u64 << (tlv.id & 63);
+        if let Some(word) = seen.get_mut(usize::from(tlv.id >> 6) & 1) {
+            flagged |= (*word & bit != 0) | tlv.value.is_empty();
+            *word |= bit;
+        }
         nodes.push(tlv);
     }
+    *repeats_or_empties |= flagged;
     Ok(())
 }
 
@@ -213,13 +266,16 @@ impl<'a> Cursor<'a> {
     // Errors are boxed so the happy path moves small values.
     #[inline]
     fn next_object(&mut self) -> Result<Tlv<'a>, Box<DecodeError>> {
-        // Fast path: ASCII text with a well-formed header and the whole value
-        // present (nearly every object of nearly every payload).
-        if self.ascii {
+        // Fast path: a well-formed header and the whole value present, in
+        // ASCII (nearly every object of nearly every payload; in a payload
+        // with an accented name, every object but that one), where
+        // characters are bytes.
+        {
             let start = self.byte;
             if let Some(&[i0, i1, l0, l1]) = self.text.as_bytes().get(start..start + 4)
                 && let (Some(id), Some(len)) = (digits2(i0, i1), digits2(l0, l1))
                 && let Some(value) = self.text.get(start + 4..start + 4 + usize::from(len))
+                && (self.ascii || value.is_ascii())
             {
                 let position = self.char_pos;
                 self.byte = start + 4 + usize::from(len);
@@ -336,6 +392,15 @@ mod tests {
         assert_eq!(tree.faults.len(), 1);
         assert_eq!(tree.faults[0].path, "26");
         assert_eq!(tree.faults[0].error.code, ErrorCode::Truncated);
+    }
+
+    #[test]
+    fn more_objects_than_a_span_counts_are_refused() {
+        // 70,000 objects of one character: a count a caller raising
+        // `payload_bytes_max` could reach.
+        let big = "01011".repeat(70_000);
+        assert_eq!(parse(&big).unwrap_err().code, ErrorCode::PayloadTooLarge);
+        assert!(parse(&big[..5 * 65_535]).is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! (`models/res_bank.py`: acquirer id 01 up to 6 digits, QR id 02 up to 28
 //! alphanumerics) and every issued code found.
 
-use super::{currency_and_country, guid_is, name};
+use super::{currency_and_country, guid_in, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -29,8 +29,8 @@ impl Profile for DuitNow {
         Some("MY")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, AID)
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, AID)
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid_is, local_time_ms, name};
+use super::{account_with, bad, currency_and_country, guid_in, local_time_ms, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Expiry, Named, Profile};
 use crate::rule::Violation;
@@ -35,8 +35,8 @@ impl Profile for Fps {
         Some("HK")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, GUID)
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, GUID)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {

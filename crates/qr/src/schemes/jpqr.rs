@@ -7,7 +7,7 @@
 //! merchant identifier in 01-04 of 13, 4, 6 and 6 digits);
 //! kenmaz/JPQRReader `MPMDecoder.swift` (management levels 1-4).
 
-use super::{account_with, bad, currency_and_country, guid_is, name};
+use super::{account_with, bad, currency_and_country, guid_in, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile};
 use crate::rule::Violation;
@@ -36,8 +36,8 @@ impl Profile for Jpqr {
         Some("JP")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, GUID)
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, GUID)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {

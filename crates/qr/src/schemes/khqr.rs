@@ -38,7 +38,7 @@ impl Profile for Khqr {
         Some("KH")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>, _guid: Option<&str>) -> bool {
         is_bakong_account(code, account)
     }
 

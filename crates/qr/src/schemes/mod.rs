@@ -79,7 +79,22 @@ pub(crate) fn guid<'a>(code: &Code<'a>, t: &Tlv<'a>) -> Option<&'a str> {
 /// codes write `br.gov.bcb.pix` and `BR.GOV.BCB.PIX`, `hk.com.hkicl` and
 /// `HK.COM.HKICL`).
 pub(crate) fn guid_is<'a>(code: &Code<'a>, t: &Tlv<'a>, ids: &[&str]) -> bool {
-    guid(code, t).is_some_and(|g| ids.iter().any(|id| g.eq_ignore_ascii_case(id)))
+    guid_in(guid(code, t), ids)
+}
+
+/// `a` and `b` equal but for ASCII case: one plain pass over the bytes (ids
+/// are short; this runs for every account against every scheme's ids).
+fn same_id(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| x == y || (x ^ y == 0x20 && (x | 0x20).is_ascii_lowercase()))
+}
+
+/// Whether a template id (sub-tag 00, read once per account by the
+/// decoder) is one of `ids`, ignoring ASCII case.
+pub(crate) fn guid_in(guid: Option<&str>, ids: &[&str]) -> bool {
+    guid.is_some_and(|g| ids.iter().any(|id| same_id(g, id)))
 }
 
 /// The first merchant account template (26-51) of `code` whose id is one

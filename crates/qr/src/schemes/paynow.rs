@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid_is, local_time_ms, name};
+use super::{account_with, bad, currency_and_country, guid_in, local_time_ms, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Expiry, Named, Profile};
 use crate::rule::Violation;
@@ -41,8 +41,8 @@ impl Profile for PayNow {
         Some("SG")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, PAYNOW_ID)
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, PAYNOW_ID)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {
@@ -155,8 +155,8 @@ impl Profile for Sgqr {
         Some("SG")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, SGQR_ID)
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, SGQR_ID)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {

@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid, guid_is, name};
+use super::{account_with, bad, currency_and_country, guid, guid_in, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -39,10 +39,10 @@ impl Profile for PromptPay {
         Some("TH")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, CREDIT_TRANSFER)
-            || guid_is(code, account, BILL_PAYMENT)
-            || guid_is(code, account, BILL_PAYMENT_CROSS_BORDER)
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, CREDIT_TRANSFER)
+            || guid_in(guid, BILL_PAYMENT)
+            || guid_in(guid, BILL_PAYMENT_CROSS_BORDER)
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {

@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid, guid_is, name};
+use super::{account_with, bad, currency_and_country, guid, guid_in, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile};
 use crate::rule::Violation;
@@ -63,8 +63,8 @@ impl Profile for Qris {
         Some("ID")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, REPOSITORY) || is_issuer_template(code, account)
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, REPOSITORY) || is_issuer_template(code, account)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {

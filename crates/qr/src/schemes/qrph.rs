@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid, guid_is, name};
+use super::{account_with, bad, currency_and_country, guid, guid_in, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile};
 use crate::rule::Violation;
@@ -34,8 +34,8 @@ impl Profile for QrPh {
         Some("PH")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, P2P) || guid_is(code, account, P2M)
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, P2P) || guid_in(guid, P2M)
     }
 
     fn check(&self, code: &Code<'_>, _context: &Context, out: &mut Vec<Violation>) {

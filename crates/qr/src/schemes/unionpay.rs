@@ -8,7 +8,7 @@
 //! and Bangladesh. No public UnionPay QR specification was found; template
 //! forms with AID A000000333… are recognised too.
 
-use super::{guid, name};
+use super::name;
 use crate::mpm::Code;
 use crate::profile::{Named, Profile, Tolerance};
 use crate::rule::Rule;
@@ -28,9 +28,9 @@ impl Profile for UnionPay {
         Some("CN")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
+    fn recognises(&self, _code: &Code<'_>, account: &Tlv<'_>, guid: Option<&str>) -> bool {
         matches!(account.id, 15 | 16)
-            || guid(code, account).is_some_and(|g| {
+            || guid.is_some_and(|g| {
                 g.len() >= 10
                     && g.get(..10)
                         .is_some_and(|p| p.eq_ignore_ascii_case("A000000333"))

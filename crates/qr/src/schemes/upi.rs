@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{bad, currency_and_country, guid_is, name};
+use super::{bad, currency_and_country, guid_in, guid_is, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -32,8 +32,8 @@ impl Profile for Upi {
         Some("IN")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, RID) || (matches!(account.id, 6..=8) && code.value(58) == Some("IN"))
+    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, RID) || (matches!(account.id, 6..=8) && code.value(58) == Some("IN"))
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{account_with, bad, currency_and_country, guid_is, name};
+use super::{account_with, bad, currency_and_country, guid_in, name};
 use crate::mpm::Code;
 use crate::profile::{Context, Named, Profile, Tolerance};
 use crate::rule::{Rule, Violation};
@@ -52,8 +52,8 @@ impl Profile for VietQr {
         Some("VN")
     }
 
-    fn recognises(&self, code: &Code<'_>, account: &Tlv<'_>) -> bool {
-        guid_is(code, account, GUID)
+    fn recognises(&self, _code: &Code<'_>, _account: &Tlv<'_>, guid: Option<&str>) -> bool {
+        guid_in(guid, GUID)
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {

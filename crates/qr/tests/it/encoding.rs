@@ -369,7 +369,7 @@ proptest! {
         prop_assert_eq!(named.map(|(_, v)| v.to_string()), Some(value));
         // And the raw tree re-encodes to the same payload.
         let tree = qr::tlv::parse(&payload).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(crate::encoder::reencode(&tree), payload);
+        prop_assert_eq!(&crate::encoder::reencode(&tree), &payload);
     }
 }
 
