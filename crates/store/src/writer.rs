@@ -53,12 +53,15 @@ type Run = Box<
         + Send,
 >;
 
-/// A caller's work and whether it needs a savepoint of its own: one
-/// statement does not (SQLite undoes a failed statement by itself), and
-/// leaving the savepoint out saves two round trips to the driver.
-struct Job {
-    savepoint: bool,
-    run: Run,
+/// What a caller waits on the writer for.
+enum Job {
+    /// A caller's work and whether it needs a savepoint of its own: one
+    /// statement does not (SQLite undoes a failed statement by itself),
+    /// and leaving the savepoint out saves two round trips to the driver.
+    Work { savepoint: bool, run: Run },
+    /// New ledger transfers: the writer folds every caller's of one commit
+    /// together (`ledger::apply_folded`).
+    Ledger(crate::ledger::FoldJob),
 }
 
 /// The SQLite writer task's handle.
@@ -92,17 +95,67 @@ impl Writer {
     }
 }
 
+impl Writer {
+    fn enqueue(&self, job: Job) -> Result<(), StoreError> {
+        self.queue.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::error::TrySendError::Closed(_) => {
+                StoreError::Commit("the writer has stopped".into())
+            }
+        })
+    }
+}
+
+impl Store {
+    /// Whether new ledger transfers go through [`Store::ledger_fold`].
+    pub(crate) fn folds_ledger(&self) -> bool {
+        self.writer.is_some() && self.engine == Engine::Sqlite
+    }
+
+    /// SQLite with its writer: apply new transfers in the writer's next
+    /// commit, folded with every other caller's (see
+    /// `ledger::apply_folded`).
+    pub(crate) async fn ledger_fold(
+        &self,
+        transfers: Vec<::ledger::Transfer>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| StoreError::Commit("no writer to fold the transfers".into()))?;
+        let (reply, answer) = oneshot::channel();
+        writer.enqueue(Job::Ledger(crate::ledger::FoldJob {
+            transfers,
+            now_ms,
+            reply,
+        }))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Commit("the writer dropped the work".into())))
+    }
+}
+
 /// Run every job of `batch` in one transaction, each in its own savepoint,
 /// commit, then answer each caller with its own outcome.
 async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
     let mut finishes: Vec<(bool, Finish)> = Vec::with_capacity(batch.len());
+    let mut folded: Vec<crate::ledger::FoldJob> = Vec::new();
+    let mut fold_outcomes: Vec<Result<(), StoreError>> = Vec::new();
     let outcome: Result<(), String> = async {
         let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut *conn)
             .await
             .map_err(|e| e.to_string())?;
-        for Job { savepoint, run } in batch.drain(..) {
+        for job in batch.drain(..) {
+            let (savepoint, run) = match job {
+                Job::Work { savepoint, run } => (savepoint, run),
+                Job::Ledger(fold) => {
+                    folded.push(fold);
+                    continue;
+                }
+            };
             if !savepoint {
                 finishes.push(run(&mut conn).await);
                 continue;
@@ -127,6 +180,7 @@ async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
             }
             finishes.push((ok, finish));
         }
+        fold_outcomes = crate::ledger::apply_folded(&mut conn, &folded).await;
         match sqlx::query("COMMIT").execute(&mut *conn).await {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -142,6 +196,21 @@ async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
     }
     for (_, finish) in finishes {
         finish(outcome.clone());
+    }
+    // A ledger caller refused by its own checks hears why; the others hear
+    // how the commit went (never run: the transaction could not begin).
+    let mut fold_outcomes = fold_outcomes.into_iter();
+    for job in folded {
+        let answer = match (fold_outcomes.next(), &outcome) {
+            (Some(Err(refused)), _) => Err(refused),
+            (Some(Ok(())), Ok(())) => Ok(()),
+            (Some(Ok(())), Err(e)) => Err(StoreError::Commit(e.clone())),
+            (None, _) => Err(StoreError::Commit(match &outcome {
+                Err(e) => e.clone(),
+                Ok(()) => "the writer did not apply the transfers".into(),
+            })),
+        };
+        let _ = job.reply.send(answer);
     }
 }
 
@@ -186,15 +255,7 @@ impl Store {
                         }
                     })
                 });
-                writer
-                    .queue
-                    .try_send(Job { savepoint, run })
-                    .map_err(|e| match e {
-                        mpsc::error::TrySendError::Full(_) => StoreError::Busy,
-                        mpsc::error::TrySendError::Closed(_) => {
-                            StoreError::Commit("the writer has stopped".into())
-                        }
-                    })?;
+                writer.enqueue(Job::Work { savepoint, run })?;
                 rx.await
                     .map_err(|_| StoreError::Commit("the writer dropped the work".into()))?
             }

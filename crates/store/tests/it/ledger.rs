@@ -596,3 +596,192 @@ async fn opening_many_accounts_opens_the_missing_ones_and_keeps_limits() {
         store.ledger_open_many(&[], 3).await.unwrap();
     }
 }
+
+/// One caller's payment in the fold test: its legs and what it is about.
+#[derive(Clone, Debug)]
+struct Call {
+    wallet: usize,
+    amount: i64,
+    fee: i64,
+    pending: bool,
+    /// Reuse the transfer ids of an earlier call (a retried payment).
+    repeat: Option<usize>,
+    /// Credit an account that was never opened.
+    ghost: bool,
+}
+
+fn call() -> impl Strategy<Value = Call> {
+    (
+        0..2usize,
+        1..300i64,
+        0..50i64,
+        any::<bool>(),
+        prop::option::weighted(0.1, 0..8usize),
+        prop::bool::weighted(0.05),
+    )
+        .prop_map(|(wallet, amount, fee, pending, repeat, ghost)| Call {
+            wallet,
+            amount,
+            fee: fee.min(amount - 1).max(0),
+            pending,
+            repeat,
+            ghost,
+        })
+}
+
+/// Many payments at once: on SQLite the writer folds the callers of one
+/// commit into one read, one `UPDATE` and one `INSERT`; each caller still
+/// gets its own outcome (applied, over its limit, an account missing, its
+/// ids used before), nothing of a refused caller is kept, no limit is
+/// breached, every balance is its transfers' replay and every currency
+/// sums to zero — on both engines.
+#[test]
+fn concurrent_payments_keep_their_own_outcomes_when_folded() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for store in rt.block_on(engines("ledger_fold")) {
+        let mut runner = TestRunner::new(Config {
+            cases: 12,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let counter = std::sync::atomic::AtomicU64::new(0);
+        runner
+            .run(&prop::collection::vec(call(), 8..64), |calls| {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                rt.block_on(run_fold_case(&store, &format!("f{n}"), &calls))
+            })
+            .unwrap();
+    }
+}
+
+async fn run_fold_case(store: &Store, prefix: &str, calls: &[Call]) -> Result<(), TestCaseError> {
+    let c = cny();
+    let wallets = [
+        (
+            AccountId::new(&format!("{prefix}-w0"), Kind::Settlement, c),
+            1_000,
+        ),
+        (
+            AccountId::new(&format!("{prefix}-w1"), Kind::Settlement, c),
+            300,
+        ),
+    ];
+    let acquirer = AccountId::new(&format!("{prefix}-acq"), Kind::Settlement, c);
+    let fees = AccountId::gateway(Kind::FeeIncome, c);
+    let ghost = AccountId::new(&format!("{prefix}-ghost"), Kind::Settlement, c);
+    for (w, cap) in &wallets {
+        store.ledger_open(w, Some(*cap), 1).await.unwrap();
+    }
+    store.ledger_open(&acquirer, Some(0), 1).await.unwrap();
+    store.ledger_open(&fees, None, 1).await.unwrap();
+
+    let commits_before = store.writer_commits();
+    let mut tasks = Vec::new();
+    for (i, call) in calls.iter().enumerate() {
+        let ids = call.repeat.filter(|r| *r < i).unwrap_or(i);
+        let (wallet, _) = wallets[call.wallet].clone();
+        let credit = if call.ghost {
+            ghost.clone()
+        } else {
+            acquirer.clone()
+        };
+        let phase = if call.pending {
+            Phase::Pending {
+                expires_at_ms: 1_000_000,
+            }
+        } else {
+            Phase::Single
+        };
+        let mut legs = vec![transfer(
+            format!("{prefix}-{ids}-pay"),
+            wallet,
+            credit,
+            call.amount,
+            Code::Payment,
+            phase.clone(),
+        )];
+        if call.fee > 0 {
+            legs.push(transfer(
+                format!("{prefix}-{ids}-fee"),
+                acquirer.clone(),
+                fees.clone(),
+                call.fee,
+                Code::Fee,
+                phase,
+            ));
+        } else {
+            legs.push(transfer(
+                format!("{prefix}-{ids}-zero"),
+                acquirer.clone(),
+                fees.clone(),
+                1,
+                Code::Fee,
+                phase,
+            ));
+        }
+        let reference = format!("{prefix}-call{i}");
+        for leg in &mut legs {
+            leg.reference = reference.clone();
+        }
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (reference, store.ledger_apply(legs, 5).await)
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        let (reference, outcome) = t.await.unwrap();
+        let kept = store.ledger_transfers(&reference).await.unwrap().len();
+        match outcome {
+            Ok(()) => {
+                applied += 1;
+                prop_assert_eq!(kept, 2, "{} was applied but not kept", reference);
+            }
+            Err(
+                StoreError::LimitExceeded(_) | StoreError::NotFound(_) | StoreError::Conflict(_),
+            ) => {
+                prop_assert_eq!(kept, 0, "{} was refused but kept", reference);
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("{reference}: {e}"))),
+        }
+    }
+    prop_assert!(applied > 0, "nothing was applied");
+    if store.engine() == store::Engine::Sqlite && calls.len() >= 32 {
+        prop_assert!(
+            store.writer_commits() - commits_before < calls.len() as u64,
+            "the writer committed every caller alone"
+        );
+    }
+    for (account, cap) in wallets
+        .iter()
+        .map(|(a, cap)| (a, Some(*cap)))
+        .chain([(&acquirer, Some(0)), (&fees, None)])
+    {
+        let stored = store.ledger_account(account).await.unwrap().unwrap();
+        prop_assert_eq!(
+            &stored.balance,
+            &store.ledger_replay(account).await.unwrap()
+        );
+        if let Some(cap) = cap {
+            let b = &stored.balance;
+            prop_assert!(
+                b.debits_pending + b.debits_posted - b.credits_posted <= cap,
+                "{} is past its limit: {:?}",
+                account.key(),
+                b
+            );
+        }
+    }
+    for (currency, posted, pending) in store.ledger_trial_balance().await.unwrap() {
+        prop_assert_eq!(
+            (posted, pending),
+            (0, 0),
+            "{} does not sum to zero",
+            currency
+        );
+    }
+    Ok(())
+}
