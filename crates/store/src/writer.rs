@@ -4,8 +4,10 @@
 //! SQLite has one writer, and every commit is an fsync: so one writer task
 //! takes callers' work from a bounded queue and commits many callers in one
 //! transaction, each caller's work in its own savepoint (a caller whose work
-//! fails is rolled back alone; the others commit). PostgreSQL runs each
-//! caller's transaction on the pool.
+//! fails is rolled back alone; the others commit). New ledger transfers are
+//! a job of their own, folded across the callers of one commit
+//! (`ledger::apply_folded`). PostgreSQL runs each caller's transaction on
+//! the pool.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -93,9 +95,7 @@ impl Writer {
         });
         Writer { queue, commits }
     }
-}
 
-impl Writer {
     fn enqueue(&self, job: Job) -> Result<(), StoreError> {
         self.queue.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => StoreError::Busy,
