@@ -201,12 +201,14 @@ impl Store {
             && transfers
                 .iter()
                 .all(|t| matches!(t.phase, Phase::Single | Phase::Pending { .. }));
-        // PostgreSQL may pick this transaction as a deadlock's victim (two
-        // batches taking the same accounts in another order): it changed
-        // nothing, so it is run again, a few times.
+        // SQLite: the writer folds this caller's transfers with the others'
+        // of its commit.
         if batched && self.folds_ledger() {
             return self.ledger_fold(transfers, now_ms).await;
         }
+        // PostgreSQL may pick this transaction as a deadlock's victim (two
+        // batches taking the same accounts in another order): it changed
+        // nothing, so it is run again, a few times.
         let mut attempt = 0u64;
         loop {
             let batch = transfers.clone();
@@ -669,7 +671,7 @@ impl Delta {
 /// lock rows in opposite orders), and one `INSERT` of all the transfers.
 /// A debit limit is held on the batch's final state of each account it
 /// debits: the batch is atomic, so no one sees a state in between.
-pub(crate) async fn apply_batch(
+async fn apply_batch(
     conn: &mut sqlx::AnyConnection,
     transfers: &[Transfer],
     now_ms: i64,
