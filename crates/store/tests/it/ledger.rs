@@ -311,25 +311,12 @@ async fn run_case(store: &Store, case: &Case, ops: &[Op]) -> Result<(), TestCase
 
 #[test]
 fn random_moves_match_the_model_and_keep_the_invariants() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    for store in rt.block_on(engines("ledger_props")) {
-        let mut runner = TestRunner::new(Config {
-            cases: 24,
-            failure_persistence: None,
-            ..Config::default()
-        });
-        let counter = std::sync::atomic::AtomicU64::new(0);
-        runner
-            .run(&prop::collection::vec(op(), 1..40), |ops| {
-                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let case = Case::new(format!("c{n}"));
-                rt.block_on(run_case(&store, &case, &ops))
-            })
-            .unwrap();
-    }
+    on_every_engine(
+        "ledger_props",
+        24,
+        prop::collection::vec(op(), 1..40),
+        |rt, store, prefix, ops| rt.block_on(run_case(store, &Case::new(prefix), &ops)),
+    );
 }
 
 #[tokio::test]
@@ -637,21 +624,37 @@ fn call() -> impl Strategy<Value = Call> {
 /// sums to zero — on both engines.
 #[test]
 fn concurrent_payments_keep_their_own_outcomes_when_folded() {
+    on_every_engine(
+        "ledger_fold",
+        12,
+        prop::collection::vec(call(), 8..64),
+        |rt, store, prefix, calls| rt.block_on(run_fold_case(store, &prefix, &calls)),
+    );
+}
+
+/// Run `case` for `cases` random inputs of `strategy` on every engine (in
+/// schema `schema`), each input with a prefix of its own for its accounts.
+fn on_every_engine<S: Strategy>(
+    schema: &str,
+    cases: u32,
+    strategy: S,
+    case: impl Fn(&tokio::runtime::Runtime, &Store, String, S::Value) -> Result<(), TestCaseError>,
+) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    for store in rt.block_on(engines("ledger_fold")) {
+    for store in rt.block_on(engines(schema)) {
         let mut runner = TestRunner::new(Config {
-            cases: 12,
+            cases,
             failure_persistence: None,
             ..Config::default()
         });
         let counter = std::sync::atomic::AtomicU64::new(0);
         runner
-            .run(&prop::collection::vec(call(), 8..64), |calls| {
+            .run(&strategy, |value| {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                rt.block_on(run_fold_case(&store, &format!("f{n}"), &calls))
+                case(&rt, &store, format!("c{n}"), value)
             })
             .unwrap();
     }
