@@ -31,24 +31,36 @@ use store::{Store, StoreOptions};
 const WALLETS: usize = 1_000;
 const ACQUIRERS: usize = 100;
 
+/// Where a raw insert writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Table {
+    /// `bench_raw`: six columns and a primary key.
+    Bare,
+    /// `bench_transfers`: the shape of `ledger_transfers`, its columns,
+    /// keys and indexes (by payment, by time, open reservations).
+    Transfers,
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Work {
     Ledger {
         sharded: bool,
     },
-    /// Three rows per `write`, from every caller.
-    Raw,
+    /// One payment's three rows per `write`, from every caller.
+    Raw {
+        table: Table,
+    },
     /// One caller, this many rows per `write` (one commit each).
     RawCommits {
         rows_per_commit: usize,
+        table: Table,
     },
 }
 
-async fn setup(
-    store: &Store,
-    tag: &str,
-    sharded: bool,
-) -> (Vec<AccountId>, Vec<AccountId>, AccountId, AccountId) {
+/// The accounts of a round: wallets, acquirers, fee income, rounding.
+type Accounts = (Vec<AccountId>, Vec<AccountId>, AccountId, AccountId);
+
+fn accounts(tag: &str, sharded: bool) -> Accounts {
     let c = Currency::parse("CNY").unwrap();
     let wallets: Vec<AccountId> = (0..WALLETS)
         .map(|i| AccountId::new(&format!("{tag}w{i}"), Kind::Settlement, c))
@@ -68,10 +80,117 @@ async fn setup(
             AccountId::new(&format!("{tag}rounding"), Kind::Settlement, c),
         )
     };
-    for a in wallets.iter().chain(&acquirers).chain([&fees, &rounding]) {
+    (wallets, acquirers, fees, rounding)
+}
+
+async fn setup(store: &Store, tag: &str, sharded: bool) -> Accounts {
+    let accounts = accounts(tag, sharded);
+    let (wallets, acquirers, fees, rounding) = &accounts;
+    for a in wallets.iter().chain(acquirers).chain([fees, rounding]) {
         store.ledger_open(a, None, 0).await.unwrap();
     }
-    (wallets, acquirers, fees, rounding)
+    accounts
+}
+
+/// Payment `n`'s three transfers: wallet → acquirer, acquirer → fee
+/// income, wallet → rounding.
+fn payment(accounts: &Accounts, tag: &str, n: usize) -> Vec<Transfer> {
+    let (wallets, acquirers, fees, rounding) = accounts;
+    let (w, a) = (&wallets[n % WALLETS], &acquirers[n % ACQUIRERS]);
+    let id = format!("{tag}p{n}");
+    let t =
+        |suffix: &str, debit: &AccountId, credit: &AccountId, amount: i64, code: Code| Transfer {
+            id: format!("{id}{suffix}"),
+            debit: debit.clone(),
+            credit: credit.clone(),
+            amount,
+            code,
+            reference: id.clone(),
+            phase: Phase::Single,
+        };
+    vec![
+        t("a", w, a, 10_000, Code::Payment),
+        t("b", a, fees, 38, Code::Fee),
+        t("c", w, rounding, 1, Code::Rounding),
+    ]
+}
+
+/// Insert `transfers` as raw rows into `table`, in multi-row `INSERT`s of
+/// at most 500 rows.
+async fn insert_raw(
+    conn: &mut sqlx::AnyConnection,
+    table: Table,
+    transfers: &[Transfer],
+) -> Result<(), store::StoreError> {
+    let sqlite = conn.backend_name() == "SQLite";
+    let (head, columns) = match table {
+        Table::Bare => (
+            "INSERT INTO bench_raw (id, debit_account, credit_account, amount, reference, created_at_ms) VALUES ",
+            6,
+        ),
+        Table::Transfers => (
+            "INSERT INTO bench_transfers (id, debit_account, debit_shard, credit_account, credit_shard, amount, \
+               currency, code, reference, phase, expires_at_ms, open, created_at_ms, pending_id) VALUES ",
+            13,
+        ),
+    };
+    for chunk in transfers.chunks(500) {
+        let mut sql = String::from(head);
+        for row in 0..chunk.len() {
+            sql.push_str(if row > 0 { ", (" } else { "(" });
+            for column in 0..columns {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                if sqlite {
+                    sql.push('?');
+                } else {
+                    sql.push_str(&format!("${}", row * columns + column + 1));
+                }
+            }
+            sql.push_str(if table == Table::Transfers {
+                ", NULL)"
+            } else {
+                ")"
+            });
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, t) in chunk.iter().enumerate() {
+            q = match table {
+                Table::Bare => q
+                    .bind(t.id.clone())
+                    .bind(t.debit.key())
+                    .bind(t.credit.key())
+                    .bind(t.amount)
+                    .bind(t.reference.clone())
+                    .bind(1i64),
+                Table::Transfers => q
+                    .bind(t.id.clone())
+                    .bind(t.debit.key())
+                    .bind(if t.debit.kind.is_house() {
+                        (i % 16) as i64
+                    } else {
+                        0
+                    })
+                    .bind(t.credit.key())
+                    .bind(if t.credit.kind.is_house() {
+                        (i % 16) as i64
+                    } else {
+                        0
+                    })
+                    .bind(t.amount)
+                    .bind(t.debit.currency.code())
+                    .bind(t.code.as_str())
+                    .bind(t.reference.clone())
+                    .bind("single")
+                    .bind(None::<i64>)
+                    .bind(0i64)
+                    .bind(1i64),
+            };
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Rows per second, and the rows each commit held on average.
@@ -82,16 +201,20 @@ async fn run(
     callers: usize,
     tag: &str,
 ) -> (f64, usize) {
-    let accounts = match work {
-        Work::Ledger { sharded } => Some(Arc::new(setup(store, tag, sharded).await)),
-        Work::Raw => None,
-        Work::RawCommits { rows_per_commit } => {
+    let accounts = Arc::new(match work {
+        Work::Ledger { sharded } => setup(store, tag, sharded).await,
+        Work::Raw { .. } => accounts(tag, true),
+        Work::RawCommits {
+            rows_per_commit,
+            table,
+        } => {
+            let accounts = accounts(tag, true);
             let start = Instant::now();
-            raw_commits(store, payments * 3, rows_per_commit, tag).await;
+            raw_commits(store, &accounts, payments, rows_per_commit, table, tag).await;
             let rate = (payments * 3) as f64 / start.elapsed().as_secs_f64();
             return (rate, rows_per_commit);
         }
-    };
+    });
     let commits = store.writer_commits();
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -102,56 +225,15 @@ async fn run(
         tasks.push(tokio::spawn(async move {
             let mut n = caller;
             while n < payments {
-                let id = format!("{tag}p{n}");
-                match &accounts {
-                    Some(acc) => {
-                        let (wallets, acquirers, fees, rounding) = acc.as_ref();
-                        let (w, a) = (&wallets[n % WALLETS], &acquirers[n % ACQUIRERS]);
-                        let t = |suffix: &str, debit: &AccountId, credit: &AccountId, amount: i64, code: Code| Transfer {
-                            id: format!("{id}{suffix}"),
-                            debit: debit.clone(),
-                            credit: credit.clone(),
-                            amount,
-                            code,
-                            reference: id.clone(),
-                            phase: Phase::Single,
-                        };
-                        store
-                            .ledger_apply(
-                                vec![
-                                    t("a", w, a, 10_000, Code::Payment),
-                                    t("b", a, fees, 38, Code::Fee),
-                                    t("c", w, rounding, 1, Code::Rounding),
-                                ],
-                                1,
-                            )
-                            .await
-                            .unwrap();
-                    }
-                    None => {
-                        store
-                            .write(move |conn| {
-                                Box::pin(async move {
-                                    for suffix in ["a", "b", "c"] {
-                                        sqlx::query(
-                                            "INSERT INTO bench_raw (id, debit_account, credit_account, amount, reference, created_at_ms) \
-                                             VALUES ($1, $2, $3, $4, $5, $6)",
-                                        )
-                                        .bind(format!("{id}{suffix}"))
-                                        .bind("w")
-                                        .bind("a")
-                                        .bind(10_000i64)
-                                        .bind(&id)
-                                        .bind(1i64)
-                                        .execute(&mut *conn)
-                                        .await?;
-                                    }
-                                    Ok(())
-                                })
-                            })
-                            .await
-                            .unwrap();
-                    }
+                let transfers = payment(&accounts, &tag, n);
+                match work {
+                    Work::Raw { table } => store
+                        .write(move |conn| {
+                            Box::pin(async move { insert_raw(conn, table, &transfers).await })
+                        })
+                        .await
+                        .unwrap(),
+                    _ => store.ledger_apply(transfers, 1).await.unwrap(),
                 }
                 n += callers;
             }
@@ -166,52 +248,62 @@ async fn run(
     (rate, (payments * 3).div_ceil(commits))
 }
 
-/// `rows` rows, `per_commit` in each durable write, one write at a time,
-/// in `INSERT`s of at most 500 rows (SQLite only: `?` placeholders).
-async fn raw_commits(store: &Store, rows: usize, per_commit: usize, tag: &str) {
-    let per_commit = per_commit.max(1);
+/// `payments`' rows, `per_commit` rows in each durable write, one write at
+/// a time.
+async fn raw_commits(
+    store: &Store,
+    accounts: &Accounts,
+    payments: usize,
+    per_commit: usize,
+    table: Table,
+    tag: &str,
+) {
+    let per_commit = per_commit.max(3);
     let mut next = 0;
-    while next < rows {
-        let ids: Vec<String> = (next..rows.min(next + per_commit))
-            .map(|i| format!("{tag}r{i}"))
+    while next < payments {
+        let transfers: Vec<Transfer> = (next..payments.min(next + per_commit / 3))
+            .flat_map(|n| payment(accounts, tag, n))
             .collect();
-        next += ids.len();
+        next += transfers.len() / 3;
         store
-            .write(move |conn| {
-                Box::pin(async move {
-                    for chunk in ids.chunks(500) {
-                        let mut sql = String::from(
-                            "INSERT INTO bench_raw (id, debit_account, credit_account, amount, reference, created_at_ms) VALUES ",
-                        );
-                        for i in 0..chunk.len() {
-                            sql.push_str(if i > 0 { ", (?, ?, ?, ?, ?, ?)" } else { "(?, ?, ?, ?, ?, ?)" });
-                        }
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for id in chunk {
-                            q = q.bind(id.clone()).bind("w").bind("a").bind(10_000i64).bind(id.clone()).bind(1i64);
-                        }
-                        q.execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
+            .write(move |conn| Box::pin(async move { insert_raw(conn, table, &transfers).await }))
             .await
             .unwrap();
     }
 }
 
 async fn measure(name: &str, store: Store, payments: usize, callers: usize) {
-    sqlx::query(
+    let sqlite = store.engine() == store::Engine::Sqlite;
+    let seq = if sqlite {
+        "seq INTEGER PRIMARY KEY AUTOINCREMENT"
+    } else {
+        "seq BIGSERIAL PRIMARY KEY"
+    };
+    for ddl in [
         "CREATE TABLE IF NOT EXISTS bench_raw (id TEXT PRIMARY KEY, debit_account TEXT NOT NULL, \
-         credit_account TEXT NOT NULL, amount BIGINT NOT NULL, reference TEXT NOT NULL, created_at_ms BIGINT NOT NULL)",
-    )
-    .execute(store.pool())
-    .await
-    .unwrap();
+         credit_account TEXT NOT NULL, amount BIGINT NOT NULL, reference TEXT NOT NULL, created_at_ms BIGINT NOT NULL)"
+            .to_string(),
+        // As `ledger_transfers` is (migrations/*/0006_ledger.sql).
+        format!(
+            "CREATE TABLE IF NOT EXISTS bench_transfers ({seq}, id TEXT NOT NULL UNIQUE, \
+             debit_account TEXT NOT NULL, debit_shard BIGINT NOT NULL, credit_account TEXT NOT NULL, \
+             credit_shard BIGINT NOT NULL, amount BIGINT NOT NULL, currency TEXT NOT NULL, code TEXT NOT NULL, \
+             reference TEXT NOT NULL, phase TEXT NOT NULL, pending_id TEXT, expires_at_ms BIGINT, \
+             open BIGINT NOT NULL, created_at_ms BIGINT NOT NULL)"
+        ),
+        "CREATE INDEX IF NOT EXISTS bench_transfers_by_reference ON bench_transfers (reference)".into(),
+        "CREATE INDEX IF NOT EXISTS bench_transfers_by_time ON bench_transfers (created_at_ms)".into(),
+        "CREATE INDEX IF NOT EXISTS bench_transfers_open ON bench_transfers (expires_at_ms) WHERE open = 1".into(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(ddl))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
     // Rounds interleaved, medians reported: this machine's fsync time
-    // drifts, and interleaving spreads the drift over all three.
-    let (mut raw, mut sharded, mut unsharded, mut per_commit) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // drifts, and interleaving spreads the drift over all of them.
+    let (mut bare, mut raw, mut sharded, mut unsharded, mut per_commit) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let (rate, rows_per_commit) = run(
             &store,
@@ -223,16 +315,35 @@ async fn measure(name: &str, store: Store, payments: usize, callers: usize) {
         .await;
         sharded.push(rate);
         per_commit.push(rows_per_commit);
-        let raw_work = if store.engine() == store::Engine::Sqlite {
-            Work::RawCommits { rows_per_commit }
-        } else {
-            Work::Raw
+        // The same rows per commit as the ledger: on SQLite the writer
+        // folds the ledger's callers, so one writer of that many rows; on
+        // PostgreSQL each caller's own transaction of one payment's rows.
+        let raw_work = |table| {
+            if sqlite {
+                Work::RawCommits {
+                    rows_per_commit,
+                    table,
+                }
+            } else {
+                Work::Raw { table }
+            }
         };
-        raw.push(
-            run(&store, raw_work, payments, callers, &format!("raw{round}"))
+        for (table, rates, tag) in [
+            (Table::Transfers, &mut raw, "t"),
+            (Table::Bare, &mut bare, "b"),
+        ] {
+            rates.push(
+                run(
+                    &store,
+                    raw_work(table),
+                    payments,
+                    callers,
+                    &format!("r{tag}{round}"),
+                )
                 .await
                 .0,
-        );
+            );
+        }
         unsharded.push(
             run(
                 &store,
@@ -245,22 +356,27 @@ async fn measure(name: &str, store: Store, payments: usize, callers: usize) {
             .0,
         );
     }
-    let (raw, sharded, unsharded) = (median(raw), median(sharded), median(unsharded));
-    let per_commit = if store.engine() == store::Engine::Sqlite {
+    let (bare, raw, sharded, unsharded) = (
+        median(bare),
+        median(raw),
+        median(sharded),
+        median(unsharded),
+    );
+    let per_commit = if sqlite {
         per_commit.sort_unstable();
         per_commit[per_commit.len() / 2]
     } else {
         3
     };
     println!(
-        "| {name} | {per_commit} | {raw:.0} | {sharded:.0} ({:.2}×) | {unsharded:.0} ({:.2}×) |",
+        "| {name} | {per_commit} | {bare:.0} | {raw:.0} | {sharded:.0} ({:.2}×) | {unsharded:.0} ({:.2}×) |",
         sharded / raw,
         unsharded / raw
     );
 }
 
 /// Rounds of each measurement.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -284,8 +400,10 @@ fn main() {
              transfers (rows) per second, durably committed"
         );
         println!();
-        println!("| engine | rows per commit | raw insert (ceiling) | ledger | ledger, unsharded house |");
-        println!("|---|---|---|---|---|");
+        println!(
+            "| engine | rows per commit | raw insert, bare table | raw insert, transfers' table (ceiling) | ledger | ledger, unsharded house |"
+        );
+        println!("|---|---|---|---|---|---|");
         let dir = std::env::temp_dir().join(format!("unigate-ledger-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("bench.db").display());

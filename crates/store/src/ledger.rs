@@ -1026,9 +1026,8 @@ pub(crate) struct FoldJob {
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Most account shards in one `UPDATE`, and rows in one `INSERT`, of a
-/// fold (SQLite binds at most 32,766 values per statement).
-const FOLD_SHARDS_PER_STATEMENT: usize = 1_000;
+/// Most rows in one `INSERT` of a fold (SQLite binds at most 32,766
+/// values per statement).
 const FOLD_ROWS_PER_STATEMENT: usize = 500;
 
 /// SQLite's writer: apply the transfers of every caller waiting in one
@@ -1041,11 +1040,13 @@ const FOLD_ROWS_PER_STATEMENT: usize = 500;
 /// before, an error from the engine), the fold is undone and the callers
 /// run one by one, each in its own savepoint, as before.
 ///
-/// Returns each caller's outcome, to be answered once the commit is known.
+/// Returns each caller's outcome, to be answered once the commit is known,
+/// and whether the fold was undone.
 pub(crate) async fn apply_folded(
     conn: &mut sqlx::AnyConnection,
     jobs: &[FoldJob],
-) -> Vec<Result<(), StoreError>> {
+) -> (Vec<Result<(), StoreError>>, bool) {
+    let mut undone = false;
     if jobs.len() > 1
         && sqlx::query("SAVEPOINT fold")
             .execute(&mut *conn)
@@ -1059,13 +1060,14 @@ pub(crate) async fn apply_folded(
                     .await
                     .is_ok()
                 {
-                    return outcomes;
+                    return (outcomes, false);
                 }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "a ledger fold fell back to one caller at a time");
             }
         }
+        undone = true;
         let _ = sqlx::query("ROLLBACK TO fold").execute(&mut *conn).await;
         let _ = sqlx::query("RELEASE fold").execute(&mut *conn).await;
     }
@@ -1073,7 +1075,7 @@ pub(crate) async fn apply_folded(
     for job in jobs {
         outcomes.push(one_caller(conn, job).await);
     }
-    outcomes
+    (outcomes, undone)
 }
 
 /// One caller's transfers in a savepoint of their own.
@@ -1137,11 +1139,7 @@ async fn fold(
         outcomes.push(Ok(()));
     }
 
-    let total: Vec<((String, i64), Delta)> = total.into_iter().collect();
-    for chunk in total.chunks(FOLD_SHARDS_PER_STATEMENT) {
-        let part: Deltas = chunk.iter().cloned().collect();
-        update_all_at_once(conn, &part).await?;
-    }
+    update_folded(conn, &total).await?;
     for chunk in rows.chunks(FOLD_ROWS_PER_STATEMENT) {
         insert_transfers(conn, chunk).await?;
     }
@@ -1183,42 +1181,84 @@ async fn refusal(
     Ok(None)
 }
 
-/// The current sums and limits of `keys`' shards (those that exist).
+/// SQLite: the shards of `keys` that exist, in one statement of one bound
+/// value (a JSON array) answering one row: a constant statement, prepared
+/// once, and one message from sqlx's SQLite thread instead of one per row.
 async fn read_shards(
     conn: &mut sqlx::AnyConnection,
     keys: &std::collections::BTreeSet<&(String, i64)>,
 ) -> Result<std::collections::HashMap<(String, i64), ShardState>, StoreError> {
     let keys: Vec<&(String, i64)> = keys.iter().copied().collect();
-    let mut shards = std::collections::HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(FOLD_SHARDS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "SELECT a.id, a.shard, a.debits_pending, a.debits_posted, a.credits_pending, \
-               a.credits_posted, a.debit_limit FROM ledger_accounts a JOIN (VALUES ",
-        );
-        for i in 0..chunk.len() {
-            sql.push_str(if i > 0 { ", (" } else { "(" });
-            placeholders(&mut sql, true, 2 * i + 1, 2);
-            sql.push(')');
-        }
-        sql.push_str(") AS k ON a.id = k.column1 AND a.shard = k.column2");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (key, shard) in chunk {
-            q = q.bind(key.clone()).bind(*shard);
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            shards.insert(
-                (row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?),
+    let keys = serde_json::to_string(&keys).map_err(|e| StoreError::Refused(e.to_string()))?;
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(a.id, a.shard, a.debits_pending, a.debits_posted, \
+           a.credits_pending, a.credits_posted, a.debit_limit)) \
+         FROM json_each(?) AS k CROSS JOIN ledger_accounts a \
+         ON a.id = k.value ->> 0 AND a.shard = k.value ->> 1",
+    )
+    .bind(keys)
+    .fetch_one(&mut *conn)
+    .await?;
+    type Found = (String, i64, i64, i64, i64, i64, Option<i64>);
+    let found: Vec<Found> = serde_json::from_str(found.as_deref().unwrap_or("[]"))
+        .map_err(|e| StoreError::Refused(format!("the account shards read back: {e}")))?;
+    Ok(found
+        .into_iter()
+        .map(|(id, shard, dp, dpo, cp, cpo, debit_limit)| {
+            (
+                (id, shard),
                 ShardState {
                     sums: Delta {
-                        debits_pending: row.try_get(2)?,
-                        debits_posted: row.try_get(3)?,
-                        credits_pending: row.try_get(4)?,
-                        credits_posted: row.try_get(5)?,
+                        debits_pending: dp,
+                        debits_posted: dpo,
+                        credits_pending: cp,
+                        credits_posted: cpo,
                     },
-                    debit_limit: row.try_get(6)?,
+                    debit_limit,
                 },
-            );
-        }
+            )
+        })
+        .collect())
+}
+
+/// SQLite: add a fold's sums to its account shards in one constant
+/// statement of one bound value (a JSON array; the plan looks each shard up
+/// by its key), the debit limits held again. Any shard that does not change
+/// (missing, or its limit would be breached) is an error: the fold's
+/// in-memory check should have refused its caller, so the fold is undone.
+async fn update_folded(conn: &mut sqlx::AnyConnection, total: &Deltas) -> Result<(), StoreError> {
+    let values: Vec<(&str, i64, i64, i64, i64, i64)> = total
+        .iter()
+        .map(|((key, shard), d)| {
+            (
+                key.as_str(),
+                *shard,
+                d.debits_pending,
+                d.debits_posted,
+                d.credits_pending,
+                d.credits_posted,
+            )
+        })
+        .collect();
+    let values = serde_json::to_string(&values).map_err(|e| StoreError::Refused(e.to_string()))?;
+    let done = sqlx::query(
+        "UPDATE ledger_accounts SET debits_pending = debits_pending + d.dp, \
+           debits_posted = debits_posted + d.dpo, credits_pending = credits_pending + d.cp, \
+           credits_posted = credits_posted + d.cpo \
+         FROM (SELECT value ->> 0 AS id, value ->> 1 AS shard, value ->> 2 AS dp, value ->> 3 AS dpo, \
+                 value ->> 4 AS cp, value ->> 5 AS cpo FROM json_each(?)) AS d \
+         WHERE ledger_accounts.id = d.id AND ledger_accounts.shard = d.shard \
+           AND (ledger_accounts.debit_limit IS NULL OR d.dp + d.dpo = 0 \
+             OR ledger_accounts.debits_pending + ledger_accounts.debits_posted + d.dp + d.dpo \
+                - ledger_accounts.credits_posted - d.cpo <= ledger_accounts.debit_limit)",
+    )
+    .bind(values)
+    .execute(&mut *conn)
+    .await?;
+    if usize::try_from(done.rows_affected()).ok() != Some(total.len()) {
+        return Err(StoreError::Refused(
+            "a folded account shard did not change".into(),
+        ));
     }
-    Ok(shards)
+    Ok(())
 }

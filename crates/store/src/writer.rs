@@ -71,6 +71,8 @@ enum Job {
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
     pub(crate) commits: Arc<AtomicU64>,
+    /// Ledger folds undone and run one caller at a time.
+    pub(crate) folds_undone: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -78,6 +80,8 @@ impl Writer {
         let (queue, mut rx) = mpsc::channel::<Job>(options.queue_len_max.max(1));
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
+        let folds_undone = Arc::new(AtomicU64::new(0));
+        let undone = folds_undone.clone();
         let batch_max = options.batch_max.max(1);
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
@@ -89,11 +93,17 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
-                commit_batch(&pool, &mut batch).await;
+                if commit_batch(&pool, &mut batch).await {
+                    undone.fetch_add(1, Ordering::Relaxed);
+                }
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         });
-        Writer { queue, commits }
+        Writer {
+            queue,
+            commits,
+            folds_undone,
+        }
     }
 
     fn enqueue(&self, job: Job) -> Result<(), StoreError> {
@@ -137,8 +147,10 @@ impl Store {
 }
 
 /// Run every job of `batch` in one transaction, each in its own savepoint,
-/// commit, then answer each caller with its own outcome.
-async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
+/// commit, then answer each caller with its own outcome. True when the
+/// ledger fold was undone and its callers run one at a time.
+async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) -> bool {
+    let mut fold_undone = false;
     let mut finishes: Vec<(bool, Finish)> = Vec::with_capacity(batch.len());
     let mut folded: Vec<crate::ledger::FoldJob> = Vec::new();
     let mut fold_outcomes: Vec<Result<(), StoreError>> = Vec::new();
@@ -180,7 +192,7 @@ async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
             }
             finishes.push((ok, finish));
         }
-        fold_outcomes = crate::ledger::apply_folded(&mut conn, &folded).await;
+        (fold_outcomes, fold_undone) = crate::ledger::apply_folded(&mut conn, &folded).await;
         match sqlx::query("COMMIT").execute(&mut *conn).await {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -212,6 +224,7 @@ async fn commit_batch(pool: &sqlx::AnyPool, batch: &mut Vec<Job>) {
         };
         let _ = job.reply.send(answer);
     }
+    fold_undone
 }
 
 impl Store {
@@ -285,6 +298,16 @@ impl Store {
             }
             _ => Ok(statement.execute(self.pool()).await?.rows_affected()),
         }
+    }
+
+    /// How many times the SQLite writer undid a ledger fold and ran its
+    /// callers one at a time (a transfer id used before, an engine error);
+    /// 0 elsewhere.
+    pub fn ledger_folds_undone(&self) -> u64 {
+        self.writer
+            .as_ref()
+            .map(|w| w.folds_undone.load(Ordering::Relaxed))
+            .unwrap_or(0)
     }
 
     /// How many transactions the SQLite writer has committed (0 elsewhere):
