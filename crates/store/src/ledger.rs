@@ -666,9 +666,10 @@ impl Delta {
     }
 }
 
-/// Apply new (single or pending) transfers as one batch: one `UPDATE` per
-/// account shard touched, in a fixed order (so concurrent batches never
-/// lock rows in opposite orders), and one `INSERT` of all the transfers.
+/// Apply new (single or pending) transfers as one batch: one `UPDATE` of
+/// every account shard touched and one `INSERT` of all the transfers. On
+/// PostgreSQL the shards' rows are first locked in key order (so
+/// concurrent batches never wait on each other's rows in opposite orders).
 /// A debit limit is held on the batch's final state of each account it
 /// debits: the batch is atomic, so no one sees a state in between.
 async fn apply_batch(
@@ -676,24 +677,30 @@ async fn apply_batch(
     transfers: &[Transfer],
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let (deltas, rows) = batch_effect(transfers)?;
-    if conn.backend_name() == "SQLite" {
-        update_all_at_once(conn, &deltas).await?;
-    } else {
-        update_in_order(conn, &deltas).await?;
+    let (deltas, shards) = batch_effect(transfers)?;
+    if conn.backend_name() != "SQLite" {
+        lock_in_order(conn, transfers).await?;
     }
-    let rows: Vec<(BatchRow<'_>, i64)> = rows.into_iter().map(|r| (r, now_ms)).collect();
+    update_all_at_once(conn, &deltas).await?;
+    let rows: Vec<BatchRow<'_>> = transfers
+        .iter()
+        .zip(&shards)
+        .map(|(t, s)| (t, s, now_ms))
+        .collect();
     insert_transfers(conn, &rows).await
 }
 
 /// Each account shard's change, in key order.
 type Deltas = std::collections::BTreeMap<(String, i64), Delta>;
 
+/// A transfer's debit account and shard, and its credit account and shard.
+type Shards = (String, i64, String, i64);
+
 /// What a batch of new transfers does: each account shard's four sums, and
-/// the rows to insert.
-fn batch_effect(transfers: &[Transfer]) -> Result<(Deltas, Vec<BatchRow<'_>>), StoreError> {
+/// each transfer's shards.
+fn batch_effect(transfers: &[Transfer]) -> Result<(Deltas, Vec<Shards>), StoreError> {
     let mut deltas = Deltas::new();
-    let mut rows = Vec::with_capacity(transfers.len());
+    let mut shards = Vec::with_capacity(transfers.len());
     for t in transfers {
         let (debit_key, credit_key) = (t.debit.key(), t.credit.key());
         let (ds, cs) = (shard_of(&t.debit, &t.id), shard_of(&t.credit, &t.id));
@@ -719,9 +726,9 @@ fn batch_effect(transfers: &[Transfer]) -> Result<(Deltas, Vec<BatchRow<'_>>), S
                 .checked_add(t.amount)
                 .ok_or_else(overflow)?;
         }
-        rows.push((t, debit_key, ds, credit_key, cs));
+        shards.push((debit_key, ds, credit_key, cs));
     }
-    Ok((deltas, rows))
+    Ok((deltas, shards))
 }
 
 /// PostgreSQL: take the row of every account shard `transfers` will touch,
@@ -782,44 +789,14 @@ async fn lock_in_order(
 
 /// A batch's transfer rows: the transfer, its debit account and shard,
 /// its credit account and shard.
-type BatchRow<'t> = (&'t Transfer, String, i64, String, i64);
+type BatchRow<'t> = (&'t Transfer, &'t Shards, i64);
 
-/// PostgreSQL: one `UPDATE` per account shard in key order, so two
-/// batches never wait on each other's rows in opposite orders.
-async fn update_in_order(
-    conn: &mut sqlx::AnyConnection,
-    deltas: &std::collections::BTreeMap<(String, i64), Delta>,
-) -> Result<(), StoreError> {
-    for ((key, shard), d) in deltas {
-        let done = sqlx::query(
-            "UPDATE ledger_accounts SET debits_pending = debits_pending + $1, debits_posted = debits_posted + $2, \
-               credits_pending = credits_pending + $3, credits_posted = credits_posted + $4 \
-             WHERE id = $5 AND shard = $6 AND (debit_limit IS NULL OR $1 + $2 = 0 \
-               OR debits_pending + debits_posted + $1 + $2 - credits_posted - $4 <= debit_limit)",
-        )
-        .bind(d.debits_pending)
-        .bind(d.debits_posted)
-        .bind(d.credits_pending)
-        .bind(d.credits_posted)
-        .bind(key)
-        .bind(*shard)
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() != 1 {
-            if !account_exists(conn, key).await? {
-                return Err(StoreError::NotFound(format!("account {key}")));
-            }
-            return Err(StoreError::LimitExceeded(key.clone()));
-        }
-    }
-    Ok(())
-}
-
-/// SQLite: one writer, so no lock order to keep; every account shard of
-/// the batch in one `UPDATE … FROM (VALUES …)`, one statement instead of
-/// one per account (each a hop to sqlx's SQLite thread). When fewer rows
-/// change than the batch touches, an account is missing or a limit would
-/// be breached: the caller's savepoint undoes the rest.
+/// Every account shard of the batch in one `UPDATE … FROM (VALUES …)`, one
+/// statement instead of one per account (each a round trip to the engine,
+/// or a hop to sqlx's SQLite thread). On PostgreSQL the caller has locked
+/// the rows in key order already. When fewer rows change than the batch
+/// touches, an account is missing or a limit would be breached: the
+/// caller's savepoint or transaction undoes the rest.
 async fn update_all_at_once(
     conn: &mut sqlx::AnyConnection,
     deltas: &std::collections::BTreeMap<(String, i64), Delta>,
@@ -829,9 +806,10 @@ async fn update_all_at_once(
            debits_posted = debits_posted + d.column2, credits_pending = credits_pending + d.column3, \
            credits_posted = credits_posted + d.column4 FROM (VALUES ",
     );
+    let sqlite = conn.backend_name() == "SQLite";
     for i in 0..deltas.len() {
         sql.push_str(if i > 0 { ", (" } else { "(" });
-        placeholders(&mut sql, true, i * 6 + 1, 6);
+        placeholders(&mut sql, sqlite, i * 6 + 1, 6);
         sql.push(')');
     }
     sql.push_str(
@@ -896,7 +874,7 @@ fn placeholders(sql: &mut String, sqlite: bool, first: usize, count: usize) {
 
 async fn insert_transfers(
     conn: &mut sqlx::AnyConnection,
-    rows: &[(BatchRow<'_>, i64)],
+    rows: &[BatchRow<'_>],
 ) -> Result<(), StoreError> {
     let mut sql = String::from(
         "INSERT INTO ledger_transfers (id, debit_account, debit_shard, credit_account, credit_shard, amount, currency, \
@@ -910,7 +888,7 @@ async fn insert_transfers(
     }
     sql.push_str(" ON CONFLICT (id) DO NOTHING");
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for ((t, debit_key, ds, credit_key, cs), now_ms) in rows {
+    for (t, (debit_key, ds, credit_key, cs), now_ms) in rows {
         let (phase, expires, open) = match &t.phase {
             Phase::Pending { expires_at_ms } => ("pending", Some(*expires_at_ms), 1i64),
             _ => ("single", None, 0i64),
@@ -1019,11 +997,32 @@ impl Store {
     }
 }
 
-/// One caller's new transfers waiting in the SQLite writer's batch.
+/// One caller's new transfers waiting in the SQLite writer's batch, with
+/// what they do worked out by the caller (off the writer's serial path).
 pub(crate) struct FoldJob {
-    pub(crate) transfers: Vec<Transfer>,
-    pub(crate) now_ms: i64,
+    transfers: Vec<Transfer>,
+    deltas: Deltas,
+    shards: Vec<Shards>,
+    now_ms: i64,
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl FoldJob {
+    /// Refused here if a sum of the batch would overflow.
+    pub(crate) fn new(
+        transfers: Vec<Transfer>,
+        now_ms: i64,
+        reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    ) -> Result<FoldJob, StoreError> {
+        let (deltas, shards) = batch_effect(&transfers)?;
+        Ok(FoldJob {
+            transfers,
+            deltas,
+            shards,
+            now_ms,
+            reply,
+        })
+    }
 }
 
 /// Most rows in one `INSERT` of a fold (SQLite binds at most 32,766
@@ -1104,38 +1103,31 @@ async fn fold(
     conn: &mut sqlx::AnyConnection,
     jobs: &[FoldJob],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let effects: Vec<Result<(Deltas, Vec<BatchRow<'_>>), StoreError>> =
-        jobs.iter().map(|j| batch_effect(&j.transfers)).collect();
-    let keys: std::collections::BTreeSet<&(String, i64)> = effects
-        .iter()
-        .filter_map(|e| e.as_ref().ok())
-        .flat_map(|(deltas, _)| deltas.keys())
-        .collect();
+    let keys: std::collections::BTreeSet<&(String, i64)> =
+        jobs.iter().flat_map(|job| job.deltas.keys()).collect();
     let mut shards = read_shards(conn, &keys).await?;
 
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut total = Deltas::new();
-    let mut rows: Vec<(BatchRow<'_>, i64)> = Vec::new();
-    for (job, effect) in jobs.iter().zip(effects) {
-        let (deltas, job_rows) = match effect {
-            Ok(effect) => effect,
-            Err(e) => {
-                outcomes.push(Err(e));
-                continue;
-            }
-        };
-        if let Some(refused) = refusal(conn, &shards, &deltas).await? {
+    let mut rows: Vec<BatchRow<'_>> = Vec::new();
+    for job in jobs {
+        if let Some(refused) = refusal(conn, &shards, &job.deltas).await? {
             outcomes.push(Err(refused));
             continue;
         }
-        for (key, d) in &deltas {
+        for (key, d) in &job.deltas {
             let s = shards
                 .get_mut(key)
                 .ok_or_else(|| StoreError::Refused("an account shard left the fold".into()))?;
             s.sums.add(d)?;
             total.entry(key.clone()).or_default().add(d)?;
         }
-        rows.extend(job_rows.into_iter().map(|r| (r, job.now_ms)));
+        rows.extend(
+            job.transfers
+                .iter()
+                .zip(&job.shards)
+                .map(|(t, s)| (t, s, job.now_ms)),
+        );
         outcomes.push(Ok(()));
     }
 

@@ -135,11 +135,8 @@ impl Store {
             .as_ref()
             .ok_or_else(|| StoreError::Commit("no writer to fold the transfers".into()))?;
         let (reply, answer) = oneshot::channel();
-        writer.enqueue(Job::Ledger(crate::ledger::FoldJob {
-            transfers,
-            now_ms,
-            reply,
-        }))?;
+        let job = crate::ledger::FoldJob::new(transfers, now_ms, reply)?;
+        writer.enqueue(Job::Ledger(job))?;
         answer
             .await
             .unwrap_or_else(|_| Err(StoreError::Commit("the writer dropped the work".into())))
