@@ -8,13 +8,17 @@
 //!   gateway's house accounts are touched by every payment.
 //! - `ledger, unsharded house`: the same with the fee and rounding accounts
 //!   kept in one row each, to show what sharding them is for.
-//! - `raw insert`: the same number of rows into a bare table with a primary
-//!   key, through the same durable write path with the same rows per
-//!   commit — the ceiling the ledger is measured against. On PostgreSQL a
-//!   commit holds one payment's three rows, from as many callers; on SQLite
-//!   the writer folds the ledger callers of one commit together, so the
-//!   ceiling is one caller writing, per commit, as many rows as the ledger
-//!   committed on average in the same round, in multi-row `INSERT`s.
+//! - `raw insert, transfers' table`: the ceiling the ledger is measured
+//!   against. The very rows the ledger writes (the same payments' transfers,
+//!   all their columns) inserted into a table of `ledger_transfers`' shape
+//!   (its keys and indexes), through the same durable write path with the
+//!   same rows per commit. On PostgreSQL a commit holds one payment's three
+//!   rows in one `INSERT`, from as many callers; on SQLite the writer folds
+//!   the ledger callers of one commit together, so the ceiling is one
+//!   caller writing, per commit, as many rows as the ledger committed on
+//!   average in the same round, in multi-row `INSERT`s.
+//! - `raw insert, bare table`: the same into a six-column table with only a
+//!   primary key, to show what the transfers' indexes cost.
 //!
 //! `cargo bench -p store --bench ledger -- [payments] [callers]`; with
 //! `UNIGATE_TEST_POSTGRES_URL` set, PostgreSQL is measured too (in a schema
@@ -373,6 +377,12 @@ async fn measure(name: &str, store: Store, payments: usize, callers: usize) {
         sharded / raw,
         unsharded / raw
     );
+    if store.ledger_deadlocks() > 0 {
+        println!(
+            "{name}: {} ledger writes lost a deadlock and ran again",
+            store.ledger_deadlocks()
+        );
+    }
 }
 
 /// Rounds of each measurement.

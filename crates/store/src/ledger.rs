@@ -667,9 +667,8 @@ impl Delta {
 }
 
 /// Apply new (single or pending) transfers as one batch: one `UPDATE` of
-/// every account shard touched and one `INSERT` of all the transfers. On
-/// PostgreSQL the shards' rows are first locked in key order (so
-/// concurrent batches never wait on each other's rows in opposite orders).
+/// every account shard touched (on PostgreSQL taking their rows in key
+/// order first) and one `INSERT` of all the transfers.
 /// A debit limit is held on the batch's final state of each account it
 /// debits: the batch is atomic, so no one sees a state in between.
 async fn apply_batch(
@@ -678,16 +677,24 @@ async fn apply_batch(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let (deltas, shards) = batch_effect(transfers)?;
-    if conn.backend_name() != "SQLite" {
-        lock_in_order(conn, transfers).await?;
-    }
-    update_all_at_once(conn, &deltas).await?;
     let rows: Vec<BatchRow<'_>> = transfers
         .iter()
         .zip(&shards)
         .map(|(t, s)| (t, s, now_ms))
         .collect();
-    insert_transfers(conn, &rows).await
+    // PostgreSQL holds the accounts' row locks from the `UPDATE` to the
+    // commit, so they are taken last: with the `INSERT` first, hot rows
+    // wait for one commit less (measured: unsharded house accounts twice
+    // as fast). SQLite keeps the fold's order (limits, then ids), so that a
+    // caller over its limit with an id used before hears the same refusal
+    // folded or alone.
+    if conn.backend_name() == "SQLite" {
+        update_all_at_once(conn, &deltas).await?;
+        insert_transfers(conn, &rows).await
+    } else {
+        insert_transfers(conn, &rows).await?;
+        update_all_at_once(conn, &deltas).await
+    }
 }
 
 /// Each account shard's change, in key order.
@@ -793,30 +800,44 @@ type BatchRow<'t> = (&'t Transfer, &'t Shards, i64);
 
 /// Every account shard of the batch in one `UPDATE … FROM (VALUES …)`, one
 /// statement instead of one per account (each a round trip to the engine,
-/// or a hop to sqlx's SQLite thread). On PostgreSQL the caller has locked
-/// the rows in key order already. When fewer rows change than the batch
-/// touches, an account is missing or a limit would be breached: the
-/// caller's savepoint or transaction undoes the rest.
+/// or a hop to sqlx's SQLite thread). On PostgreSQL the same statement
+/// first locks the rows in key order (so concurrent batches never wait on
+/// each other's rows in opposite orders): the count of the locking CTE is
+/// a one-time filter, evaluated before the `UPDATE` touches any row. When
+/// fewer rows change than the batch touches, an account is missing or a
+/// limit would be breached: the caller's savepoint or transaction undoes
+/// the rest.
 async fn update_all_at_once(
     conn: &mut sqlx::AnyConnection,
     deltas: &std::collections::BTreeMap<(String, i64), Delta>,
 ) -> Result<(), StoreError> {
-    let mut sql = String::from(
-        "UPDATE ledger_accounts SET debits_pending = debits_pending + d.column1, \
-           debits_posted = debits_posted + d.column2, credits_pending = credits_pending + d.column3, \
-           credits_posted = credits_posted + d.column4 FROM (VALUES ",
-    );
     let sqlite = conn.backend_name() == "SQLite";
+    let mut sql = String::from("WITH d (dp, dpo, cp, cpo, id, shard) AS (VALUES ");
     for i in 0..deltas.len() {
         sql.push_str(if i > 0 { ", (" } else { "(" });
         placeholders(&mut sql, sqlite, i * 6 + 1, 6);
         sql.push(')');
     }
+    sql.push(')');
+    if !sqlite {
+        sql.push_str(
+            ", locked AS (SELECT a.id FROM ledger_accounts a JOIN d ON a.id = d.id AND a.shard = d.shard \
+               ORDER BY a.id, a.shard FOR UPDATE OF a)",
+        );
+    }
     sql.push_str(
-        ") AS d WHERE ledger_accounts.id = d.column5 AND ledger_accounts.shard = d.column6 \
-           AND (ledger_accounts.debit_limit IS NULL OR d.column1 + d.column2 = 0 \
-             OR ledger_accounts.debits_pending + ledger_accounts.debits_posted + d.column1 + d.column2 \
-                - ledger_accounts.credits_posted - d.column4 <= ledger_accounts.debit_limit) \
+        " UPDATE ledger_accounts SET debits_pending = debits_pending + d.dp, \
+           debits_posted = debits_posted + d.dpo, credits_pending = credits_pending + d.cp, \
+           credits_posted = credits_posted + d.cpo FROM d \
+         WHERE ledger_accounts.id = d.id AND ledger_accounts.shard = d.shard",
+    );
+    if !sqlite {
+        sql.push_str(" AND (SELECT count(*) FROM locked) >= 0");
+    }
+    sql.push_str(
+        " AND (ledger_accounts.debit_limit IS NULL OR d.dp + d.dpo = 0 \
+             OR ledger_accounts.debits_pending + ledger_accounts.debits_posted + d.dp + d.dpo \
+                - ledger_accounts.credits_posted - d.cpo <= ledger_accounts.debit_limit) \
          RETURNING ledger_accounts.id, ledger_accounts.shard",
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

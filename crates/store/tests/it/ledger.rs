@@ -425,8 +425,8 @@ async fn racing_reservations_cannot_both_take_the_last_headroom() {
     }
 }
 
-/// Payments whose legs cross (one posts A → B then B → A, the other
-/// B → A then A → B), many at once: on PostgreSQL each write takes its
+/// Payments whose legs cross (one reserves or posts A → B then B → A, the
+/// other B → A then A → B), many at once: on PostgreSQL each write takes its
 /// accounts in key order, so none waits on another in a cycle (a deadlock
 /// costs PostgreSQL a second to find), and the books come out right.
 #[tokio::test]
@@ -460,9 +460,23 @@ async fn crossing_legs_posted_at_once_never_deadlock() {
             (there, back)
         };
         const N: usize = 60;
+        // Reserved at once too, half in each order: a batch of new
+        // transfers takes its accounts in key order in its one `UPDATE`.
+        let mut tasks = Vec::new();
         for i in 0..N {
+            let store = store.clone();
             let (there, back) = pair(i);
-            store.ledger_apply(vec![there, back], 2).await.unwrap();
+            let legs = if i % 2 == 0 {
+                vec![there, back]
+            } else {
+                vec![back, there]
+            };
+            tasks.push(tokio::spawn(
+                async move { store.ledger_apply(legs, 2).await },
+            ));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
         }
         let mut tasks = Vec::new();
         for i in 0..N {
