@@ -25,6 +25,7 @@
 //! of its own).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::indexing_slicing)]
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -359,6 +360,23 @@ async fn measure(name: &str, store: Store, payments: usize, callers: usize) {
             .await
             .0,
         );
+    }
+    // Every round, for the drift between them (stderr: the table stays
+    // clean).
+    let rounds = |v: &[f64]| {
+        v.iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (what, v) in [
+        ("raw insert, bare table", &bare),
+        ("raw insert, transfers' table", &raw),
+        ("ledger", &sharded),
+        ("ledger, unsharded house", &unsharded),
+    ] {
+        let mut out = std::io::stderr().lock();
+        let _ = writeln!(out, "{name}, {what}, each round: {}", rounds(v));
     }
     let (bare, raw, sharded, unsharded) = (
         median(bare),
