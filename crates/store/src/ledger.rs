@@ -794,8 +794,8 @@ async fn lock_in_order(
     Ok(())
 }
 
-/// A batch's transfer rows: the transfer, its debit account and shard,
-/// its credit account and shard.
+/// A batch's transfer rows: the transfer, its accounts and their shards,
+/// and when it is written.
 type BatchRow<'t> = (&'t Transfer, &'t Shards, i64);
 
 /// Every account shard of the batch in one `UPDATE … FROM (VALUES …)`, one
