@@ -128,6 +128,11 @@ async fn insert_raw(
     transfers: &[Transfer],
 ) -> Result<(), store::StoreError> {
     let sqlite = conn.backend_name() == "SQLite";
+    let house = store::house_shards(if sqlite {
+        store::Engine::Sqlite
+    } else {
+        store::Engine::Postgres
+    });
     let (head, columns) = match table {
         Table::Bare => (
             "INSERT INTO bench_raw (id, debit_account, credit_account, amount, reference, created_at_ms) VALUES ",
@@ -173,13 +178,13 @@ async fn insert_raw(
                     .bind(t.id.clone())
                     .bind(t.debit.key())
                     .bind(if t.debit.kind.is_house() {
-                        (i % 16) as i64
+                        i as i64 % house
                     } else {
                         0
                     })
                     .bind(t.credit.key())
                     .bind(if t.credit.kind.is_house() {
-                        (i % 16) as i64
+                        i as i64 % house
                     } else {
                         0
                     })

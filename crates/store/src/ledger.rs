@@ -7,10 +7,28 @@ use ledger::{AccountId, Balance, Phase, Transfer};
 
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{Engine, Store, StoreError};
 
-/// Shards of each of the gateway's house accounts.
-pub const HOUSE_SHARDS: i64 = 16;
+/// Shards of each of the gateway's house accounts. PostgreSQL holds a
+/// payment's row locks until its commit, so the next payment on the same
+/// shard waits that long: 64 shards (16 until migration 0020) make that
+/// rare. SQLite has one writer and no row locks, and every shard a commit
+/// touches is one more row to read and update: 16.
+pub fn house_shards(engine: Engine) -> i64 {
+    match engine {
+        Engine::Sqlite => 16,
+        Engine::Postgres => 64,
+    }
+}
+
+/// [`house_shards`] of the engine behind `conn`.
+fn house_shards_of(conn: &sqlx::AnyConnection) -> i64 {
+    house_shards(if conn.backend_name() == "SQLite" {
+        Engine::Sqlite
+    } else {
+        Engine::Postgres
+    })
+}
 
 /// Largest single transfer, in minor units, so that no sum of them comes
 /// near 64 bits in either engine (SQLite would turn an overflowing integer
@@ -48,7 +66,8 @@ pub struct TransferRecord {
     pub created_at_ms: i64,
 }
 
-fn shard_of(account: &AccountId, transfer_id: &str) -> i64 {
+/// The shard of `account` a new transfer lands in, of `shards`.
+fn shard_of(account: &AccountId, transfer_id: &str, shards: i64) -> i64 {
     if !account.kind.is_house() {
         return 0;
     }
@@ -58,7 +77,7 @@ fn shard_of(account: &AccountId, transfer_id: &str) -> i64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    i64::try_from(h % u64::try_from(HOUSE_SHARDS).unwrap_or(1)).unwrap_or(0)
+    i64::try_from(h % u64::try_from(shards).unwrap_or(1).max(1)).unwrap_or(0)
 }
 
 type BalanceRow = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
@@ -136,7 +155,11 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 for (id, debit_limit) in &wanted {
-                    let shards = if id.kind.is_house() { HOUSE_SHARDS } else { 1 };
+                    let shards = if id.kind.is_house() {
+                        house_shards_of(conn)
+                    } else {
+                        1
+                    };
                     for shard in 0..shards {
                         sqlx::query(
                             "INSERT INTO ledger_accounts (id, shard, owner, kind, currency, debit_limit, debits_pending, \
@@ -522,8 +545,8 @@ async fn apply_one(
                 "pending"
             };
             (
-                shard_of(&t.debit, &t.id),
-                shard_of(&t.credit, &t.id),
+                shard_of(&t.debit, &t.id, house_shards_of(conn)),
+                shard_of(&t.credit, &t.id, house_shards_of(conn)),
                 format!("debits_{column} = debits_{column} + $1"),
                 format!("credits_{column} = credits_{column} + $1"),
             )
@@ -676,7 +699,7 @@ async fn apply_batch(
     transfers: &[Transfer],
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let (deltas, shards) = batch_effect(transfers)?;
+    let (deltas, shards) = batch_effect(transfers, house_shards_of(conn))?;
     let rows: Vec<BatchRow<'_>> = transfers
         .iter()
         .zip(&shards)
@@ -704,13 +727,19 @@ type Deltas = std::collections::BTreeMap<(String, i64), Delta>;
 type Shards = (String, i64, String, i64);
 
 /// What a batch of new transfers does: each account shard's four sums, and
-/// each transfer's shards.
-fn batch_effect(transfers: &[Transfer]) -> Result<(Deltas, Vec<Shards>), StoreError> {
+/// each transfer's shards (of `house_shards` for a house account).
+fn batch_effect(
+    transfers: &[Transfer],
+    house_shards: i64,
+) -> Result<(Deltas, Vec<Shards>), StoreError> {
     let mut deltas = Deltas::new();
     let mut shards = Vec::with_capacity(transfers.len());
     for t in transfers {
         let (debit_key, credit_key) = (t.debit.key(), t.credit.key());
-        let (ds, cs) = (shard_of(&t.debit, &t.id), shard_of(&t.credit, &t.id));
+        let (ds, cs) = (
+            shard_of(&t.debit, &t.id, house_shards),
+            shard_of(&t.credit, &t.id, house_shards),
+        );
         let pending = matches!(t.phase, Phase::Pending { .. });
         let d = deltas.entry((debit_key.clone(), ds)).or_default();
         if pending {
@@ -754,8 +783,9 @@ async fn lock_in_order(
     for t in transfers {
         match &t.phase {
             Phase::Single | Phase::Pending { .. } => {
-                rows.insert((t.debit.key(), shard_of(&t.debit, &t.id)));
-                rows.insert((t.credit.key(), shard_of(&t.credit, &t.id)));
+                let shards = house_shards_of(conn);
+                rows.insert((t.debit.key(), shard_of(&t.debit, &t.id, shards)));
+                rows.insert((t.credit.key(), shard_of(&t.credit, &t.id, shards)));
             }
             Phase::Post { pending_id } | Phase::Void { pending_id } => {
                 let found: Option<(String, i64, String, i64)> = sqlx::query_as(
@@ -1035,7 +1065,7 @@ impl FoldJob {
         now_ms: i64,
         reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     ) -> Result<FoldJob, StoreError> {
-        let (deltas, shards) = batch_effect(&transfers)?;
+        let (deltas, shards) = batch_effect(&transfers, house_shards(Engine::Sqlite))?;
         Ok(FoldJob {
             transfers,
             deltas,

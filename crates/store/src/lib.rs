@@ -45,7 +45,7 @@ pub use crate::fx::{FxRateRow, MarkupRow, QuoteRow, QuoteUse};
 pub use crate::idempotency::Begin;
 pub use crate::keys::{GatewayKey, KeyRecord};
 pub use crate::lease::Lease;
-pub use crate::ledger::{HOUSE_SHARDS, LedgerAccount, TRANSFER_AMOUNT_MAX, TransferRecord};
+pub use crate::ledger::{LedgerAccount, TRANSFER_AMOUNT_MAX, TransferRecord, house_shards};
 pub use crate::merchants::{MerchantRecord, Upserted};
 pub use crate::notifications::{NOTIFICATION_LIST_MAX, Notification, NotificationStatus};
 pub use crate::outbound::OutboundCall;

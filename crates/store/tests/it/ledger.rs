@@ -593,7 +593,7 @@ async fn opening_many_accounts_opens_the_missing_ones_and_keeps_limits() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(shards.0, store::HOUSE_SHARDS);
+        assert_eq!(shards.0, store::house_shards(store.engine()));
         store.ledger_open_many(&[], 3).await.unwrap();
     }
 }
@@ -819,4 +819,103 @@ async fn run_fold_case(
         );
     }
     Ok(())
+}
+
+/// PostgreSQL: a book written with 16 shards per house account (before
+/// migration 0020) gets the other 48 at zero: every balance stays what it
+/// was, new transfers land in any of the 64, and running the migration
+/// again changes nothing. (SQLite keeps 16.)
+#[tokio::test]
+async fn house_accounts_opened_with_sixteen_shards_get_the_rest_at_zero() {
+    let migration = include_str!("../../migrations/postgres/0020_house_shards.sql");
+    for store in engines("ledger_house_shards").await {
+        if store.engine() == store::Engine::Sqlite {
+            assert_eq!(store::house_shards(store.engine()), 16);
+            continue;
+        }
+        let c = cny();
+        let fees = AccountId::gateway(Kind::FeeIncome, c);
+        let wallet = AccountId::new("old-book-wallet", Kind::Settlement, c);
+        let acquirer = AccountId::new("old-book-acq", Kind::Settlement, c);
+        for a in [&fees, &wallet, &acquirer] {
+            store.ledger_open(a, None, 1).await.unwrap();
+        }
+        let pay = |i: usize| {
+            vec![
+                transfer(
+                    format!("old-{i}-pay"),
+                    wallet.clone(),
+                    acquirer.clone(),
+                    1_000,
+                    Code::Payment,
+                    Phase::Single,
+                ),
+                transfer(
+                    format!("old-{i}-fee"),
+                    acquirer.clone(),
+                    fees.clone(),
+                    7,
+                    Code::Fee,
+                    Phase::Single,
+                ),
+            ]
+        };
+        for i in 0..20 {
+            store.ledger_apply(pay(i), 2).await.unwrap();
+        }
+        // The book as 16 shards left it: fold the higher shards' sums into
+        // shard 0 and drop them.
+        sqlx::query(
+            "UPDATE ledger_accounts SET \
+               debits_posted = (SELECT SUM(debits_posted) FROM ledger_accounts s \
+                 WHERE s.id = ledger_accounts.id AND (s.shard = 0 OR s.shard >= 16)), \
+               credits_posted = (SELECT SUM(credits_posted) FROM ledger_accounts s \
+                 WHERE s.id = ledger_accounts.id AND (s.shard = 0 OR s.shard >= 16)) \
+             WHERE id = $1 AND shard = 0",
+        )
+        .bind(fees.key())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query("DELETE FROM ledger_accounts WHERE id = $1 AND shard >= 16")
+            .bind(fees.key())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let before = store.ledger_account(&fees).await.unwrap().unwrap().balance;
+        assert_eq!(before.credits_posted, 20 * 7);
+
+        for _ in 0..2 {
+            sqlx::query(migration).execute(store.pool()).await.unwrap();
+        }
+        let shards: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT shard, debits_posted + credits_posted FROM ledger_accounts WHERE id = $1 ORDER BY shard",
+        )
+        .bind(fees.key())
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(shards.len() as i64, store::house_shards(store.engine()));
+        assert!(shards.iter().all(|(s, sums)| *s < 16 || *sums == 0));
+        let settled: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_accounts WHERE id = $1")
+            .bind(wallet.key())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(settled.0, 1, "a participant's account keeps one row");
+        assert_eq!(
+            store.ledger_account(&fees).await.unwrap().unwrap().balance,
+            before
+        );
+
+        for i in 20..60 {
+            store.ledger_apply(pay(i), 3).await.unwrap();
+        }
+        let after = store.ledger_account(&fees).await.unwrap().unwrap().balance;
+        assert_eq!(after.credits_posted, 60 * 7);
+        assert_eq!(after, store.ledger_replay(&fees).await.unwrap());
+        for (currency, posted, pending) in store.ledger_trial_balance().await.unwrap() {
+            assert_eq!((posted, pending), (0, 0), "{currency}");
+        }
+    }
 }
