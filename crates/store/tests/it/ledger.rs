@@ -298,15 +298,7 @@ async fn run_case(store: &Store, case: &Case, ops: &[Op]) -> Result<(), TestCase
         );
         prop_assert_eq!(replayed, stored.balance, "replay of {}", id.key());
     }
-    for (currency, posted, pending) in store.ledger_trial_balance().await.unwrap() {
-        prop_assert_eq!(
-            (posted, pending),
-            (0, 0),
-            "{} does not sum to zero",
-            currency
-        );
-    }
-    Ok(())
+    books_balance(store).await
 }
 
 #[test]
@@ -598,6 +590,19 @@ async fn opening_many_accounts_opens_the_missing_ones_and_keeps_limits() {
     }
 }
 
+/// Every currency's posted and pending sums are zero.
+async fn books_balance(store: &Store) -> Result<(), TestCaseError> {
+    for (currency, posted, pending) in store.ledger_trial_balance().await.expect("trial balance") {
+        prop_assert_eq!(
+            (posted, pending),
+            (0, 0),
+            "{} does not sum to zero",
+            currency
+        );
+    }
+    Ok(())
+}
+
 /// One caller's payment in the fold test: its legs and what it is about.
 #[derive(Clone, Debug)]
 struct Call {
@@ -810,15 +815,7 @@ async fn run_fold_case(
             );
         }
     }
-    for (currency, posted, pending) in store.ledger_trial_balance().await.unwrap() {
-        prop_assert_eq!(
-            (posted, pending),
-            (0, 0),
-            "{} does not sum to zero",
-            currency
-        );
-    }
-    Ok(())
+    books_balance(store).await
 }
 
 /// PostgreSQL: a book written with 16 shards per house account (before
