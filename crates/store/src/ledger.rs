@@ -544,9 +544,10 @@ async fn apply_one(
             } else {
                 "pending"
             };
+            let shards = house_shards_of(conn);
             (
-                shard_of(&t.debit, &t.id, house_shards_of(conn)),
-                shard_of(&t.credit, &t.id, house_shards_of(conn)),
+                shard_of(&t.debit, &t.id, shards),
+                shard_of(&t.credit, &t.id, shards),
                 format!("debits_{column} = debits_{column} + $1"),
                 format!("credits_{column} = credits_{column} + $1"),
             )
@@ -779,11 +780,11 @@ async fn lock_in_order(
     conn: &mut sqlx::AnyConnection,
     transfers: &[Transfer],
 ) -> Result<(), StoreError> {
+    let shards = house_shards_of(conn);
     let mut rows: std::collections::BTreeSet<(String, i64)> = std::collections::BTreeSet::new();
     for t in transfers {
         match &t.phase {
             Phase::Single | Phase::Pending { .. } => {
-                let shards = house_shards_of(conn);
                 rows.insert((t.debit.key(), shard_of(&t.debit, &t.id, shards)));
                 rows.insert((t.credit.key(), shard_of(&t.credit, &t.id, shards)));
             }
