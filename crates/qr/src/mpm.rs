@@ -32,18 +32,23 @@ pub struct Code<'a> {
 impl<'a> Code<'a> {
     /// A parsed payload.
     pub fn new(payload: &'a str, tree: Tree<'a>) -> Self {
-        let mut index = [0u16; 100];
-        for (i, o) in tree.objects().iter().enumerate() {
-            if let Some(slot) = index.get_mut(usize::from(o.id))
+        let mut code = Code {
+            payload,
+            tree,
+            index: [0; 100],
+        };
+        code.index_objects();
+        code
+    }
+
+    /// Fill the by-id index (in place: a `Code` is large to move).
+    fn index_objects(&mut self) {
+        for (i, o) in self.tree.objects().iter().enumerate() {
+            if let Some(slot) = self.index.get_mut(usize::from(o.id))
                 && *slot == 0
             {
                 *slot = u16::try_from(i + 1).unwrap_or(0);
             }
-        }
-        Code {
-            payload,
-            tree,
-            index,
         }
     }
 
@@ -176,6 +181,23 @@ impl Decoded<'_> {
 
 /// Parse and check structure, the format indicator and the CRC.
 pub fn parse(payload: &str) -> Result<Code<'_>, DecodeError> {
+    parse_tree(payload).map(|tree| Code::new(payload, tree))
+}
+
+/// Parse, check and validate a payload (see [`parse`] and [`validate`]):
+/// the decoded view is built once, on the heap, and filled in place.
+pub fn decode<'a>(
+    payload: &'a str,
+    forced: Option<&'static dyn Profile>,
+    context: &profile::Context,
+) -> Result<Box<Decoded<'a>>, DecodeError> {
+    let tree = parse_tree(payload)?;
+    let mut decoded = Decoded::unvalidated(payload, tree);
+    fill(&mut decoded, forced, context)?;
+    Ok(decoded)
+}
+
+fn parse_tree(payload: &str) -> Result<Tree<'_>, DecodeError> {
     if payload.is_empty() {
         return Err(DecodeError::new(ErrorCode::Truncated, "empty payload").at(0));
     }
@@ -216,7 +238,7 @@ pub fn parse(payload: &str) -> Result<Code<'_>, DecodeError> {
         .tag("00"));
     }
     check_crc(payload, &tree)?;
-    Ok(Code::new(payload, tree))
+    Ok(tree)
 }
 
 fn check_crc(payload: &str, tree: &Tree<'_>) -> Result<(), DecodeError> {
@@ -234,7 +256,8 @@ fn check_crc(payload: &str, tree: &Tree<'_>) -> Result<(), DecodeError> {
         .at(crc.position)
         .tag("63"));
     }
-    if crc.value.chars().count() != 4 {
+    // Four bytes of ASCII are four characters: count only otherwise.
+    if !(crc.value.len() == 4 && crc.value.is_ascii()) && crc.value.chars().count() != 4 {
         return Err(DecodeError::new(
             ErrorCode::BadLength,
             format!(
@@ -283,17 +306,76 @@ pub fn validate<'a>(
     code: Code<'a>,
     forced: Option<&'static dyn Profile>,
     context: &profile::Context,
-) -> Result<Decoded<'a>, DecodeError> {
-    let mut violations = Vec::new();
-    generic_rules(&code, &mut violations);
+) -> Result<Box<Decoded<'a>>, DecodeError> {
+    let mut decoded: Box<Decoded<'a>> = Box::default();
+    decoded.code = code;
+    fill(&mut decoded, forced, context)?;
+    Ok(decoded)
+}
 
-    let account_count = code.accounts().count();
-    let mut accounts = Vec::with_capacity(account_count);
-    let mut schemes: Vec<&'static str> = Vec::with_capacity(account_count);
-    // The profiles the code carries, in payload order, on the stack (there
-    // are fewer registered profiles than slots).
-    let mut carried_slots: [&'static dyn Profile; 16] = [&profile::GENERIC; 16];
-    let mut carried_count = 0;
+impl<'a> Decoded<'a> {
+    /// An empty view on the heap, for validation to fill in place. Built by
+    /// `Default`, which the compiler writes straight into the allocation;
+    /// a struct literal is built on the stack and copied there.
+    fn unvalidated(payload: &'a str, tree: Tree<'a>) -> Box<Self> {
+        let mut decoded: Box<Self> = Box::default();
+        decoded.code.payload = payload;
+        decoded.code.tree = tree;
+        decoded.code.index_objects();
+        decoded
+    }
+}
+
+impl Default for Decoded<'_> {
+    fn default() -> Self {
+        Decoded {
+            code: Code {
+                payload: "",
+                tree: Tree::default(),
+                index: [0; 100],
+            },
+            profile: &profile::GENERIC,
+            schemes: Vec::new(),
+            initiation: None,
+            merchant: Merchant::default(),
+            currency: None,
+            amount: None,
+            accounts: Vec::new(),
+            warnings: Vec::new(),
+            expiry: None,
+            expired: None,
+        }
+    }
+}
+
+/// Validate `decoded.code` and fill in the rest of the view, in place.
+fn fill(
+    decoded: &mut Decoded<'_>,
+    forced: Option<&'static dyn Profile>,
+    context: &profile::Context,
+) -> Result<(), DecodeError> {
+    let Decoded {
+        code,
+        profile: governing_profile,
+        schemes,
+        initiation,
+        merchant,
+        currency: currency_out,
+        amount: amount_out,
+        accounts,
+        warnings,
+        expiry: expiry_out,
+        expired: expired_out,
+    } = decoded;
+    let code = &*code;
+    let mut violations = Vec::new();
+    generic_rules(code, &mut violations);
+
+    accounts.reserve_exact(code.accounts().count());
+    schemes.reserve_exact(2);
+    // The profiles the code carries, as indexes into `PROFILES`: a bit each,
+    // and their order in the payload.
+    let mut carried = Carried::default();
     for (index, object) in code.tree.objects().iter().enumerate() {
         if !(2..=51).contains(&object.id) {
             continue;
@@ -301,52 +383,53 @@ pub fn validate<'a>(
         let guid = code.child_value(object, 0);
         let owner = profile::PROFILES
             .iter()
-            .copied()
-            .find(|p| p.recognises(&code, object, guid));
+            .position(|p| p.recognises(code, object, guid));
+        let owner = owner.and_then(|i| Some((i, *profile::PROFILES.get(i)?)));
         let scheme = owner
-            .map(|p| p.scheme())
+            .map(|(_, p)| p.scheme())
             .or_else(|| profile::card_network(object.id));
-        let mut named = Named::new();
-        if let Some(p) = owner {
-            p.named(&code, object, &mut named);
-            let seen = carried_slots.get(..carried_count).unwrap_or_default();
-            if !seen.iter().any(|c| c.scheme() == p.scheme())
-                && let Some(slot) = carried_slots.get_mut(carried_count)
-            {
-                *slot = p;
-                carried_count += 1;
-            }
-        }
         if let Some(s) = scheme
             && !schemes.contains(&s)
         {
             schemes.push(s);
         }
+        // The named fields are filled in place: moving an account copies
+        // its inline fields.
         accounts.push(Account {
             index,
             tag: object.id,
             scheme,
-            named,
+            named: Named::new(),
         });
+        if let Some((i, p)) = owner {
+            if let Some(account) = accounts.last_mut() {
+                p.named(code, object, &mut account.named);
+            }
+            carried.add(i);
+        }
     }
 
-    let carried = carried_slots.get(..carried_count).unwrap_or_default();
     // Under a forced profile only its rules run. Otherwise every scheme the
     // code carries checks its own part; the governing profile decides on the
     // generic rules, and each scheme on the rules it raised.
-    let profile = forced.unwrap_or_else(|| governing(&code, carried));
+    let (profile, governing_index) = match forced {
+        Some(p) => (p, None),
+        None => governing(code, &carried),
+    };
+    let checkers = || {
+        carried
+            .in_payload_order()
+            .filter(move |&i| forced.is_none() && Some(i) != governing_index)
+            .filter_map(|i| profile::PROFILES.get(i).copied())
+    };
     let mut raised: Vec<(Violation, &'static dyn Profile)> = Vec::new();
-    let checkers: &[&'static dyn Profile] = if forced.is_some() { &[] } else { carried };
-    for p in
-        std::iter::once(&profile).chain(checkers.iter().filter(|p| p.scheme() != profile.scheme()))
-    {
+    for p in std::iter::once(profile).chain(checkers()) {
         let mut own = Vec::new();
-        p.check(&code, context, &mut own);
-        raised.extend(own.into_iter().map(|v| (v, *p)));
+        p.check(code, context, &mut own);
+        raised.extend(own.into_iter().map(|v| (v, p)));
     }
     let all = violations.into_iter().map(|v| (v, profile)).chain(raised);
 
-    let mut warnings = Vec::new();
     for (violation, judge) in all {
         match judge.tolerance(violation.rule) {
             Some(tolerance) => warnings.push(Warning {
@@ -359,50 +442,79 @@ pub fn validate<'a>(
         }
     }
 
-    let expiry = std::iter::once(&profile)
-        .chain(checkers)
-        .find_map(|p| p.expiry(&code));
-    let expired = expiry
+    let expiry = std::iter::once(profile)
+        .chain(checkers())
+        .find_map(|p| p.expiry(code));
+    *expired_out = expiry
         .as_ref()
         .zip(context.now_unix_ms)
         .map(|(x, now)| now > x.at_unix_ms);
+    *expiry_out = expiry;
 
     let currency = code.currency();
-    let amount = code
+    *amount_out = code
         .value(54)
         .and_then(|v| parse_amount(v, exponent(currency)).ok());
-    Ok(Decoded {
-        initiation: code.initiation(),
-        merchant: Merchant {
-            name: code.value(59),
-            city: code.value(60),
-            mcc: code.value(52),
-            country: code.value(58),
-            postal_code: code.value(61),
-        },
-        currency,
-        amount,
-        accounts,
-        schemes,
-        warnings,
-        expiry,
-        expired,
-        profile,
-        code,
-    })
+    *currency_out = currency;
+    *initiation = code.initiation();
+    *merchant = Merchant {
+        name: code.value(59),
+        city: code.value(60),
+        mcc: code.value(52),
+        country: code.value(58),
+        postal_code: code.value(61),
+    };
+    *governing_profile = profile;
+    Ok(())
 }
 
-/// The governing scheme: the first registered profile of the merchant's
-/// country that the code carries, else the first carried, else generic.
-fn governing(code: &Code<'_>, carried: &[&'static dyn Profile]) -> &'static dyn Profile {
+/// The registered profiles a code carries, by their index in `PROFILES`
+/// (fewer than 16): one bit each, and the order they first appear in.
+#[derive(Default)]
+struct Carried {
+    bits: u16,
+    order: [u8; 16],
+    count: usize,
+}
+
+impl Carried {
+    fn add(&mut self, index: usize) {
+        // (A test holds `PROFILES` under 16; a larger index is not counted.)
+        if index < 16
+            && !self.has(index)
+            && let Some(slot) = self.order.get_mut(self.count)
+        {
+            let bit = 1u16 << index;
+            self.bits |= bit;
+            *slot = u8::try_from(index).unwrap_or(u8::MAX);
+            self.count += 1;
+        }
+    }
+
+    fn has(&self, index: usize) -> bool {
+        index < 16 && self.bits & (1 << index) != 0
+    }
+
+    fn in_payload_order(&self) -> impl Iterator<Item = usize> + '_ {
+        self.order.iter().take(self.count).map(|&i| usize::from(i))
+    }
+}
+
+/// The governing scheme and its index in `PROFILES`: the first registered
+/// profile of the merchant's country that the code carries, else the first
+/// carried, else generic.
+fn governing(code: &Code<'_>, carried: &Carried) -> (&'static dyn Profile, Option<usize>) {
     let country = code.value(58);
-    profile::PROFILES
+    let chosen = profile::PROFILES
         .iter()
-        .copied()
-        .filter(|p| carried.iter().any(|c| c.scheme() == p.scheme()))
-        .find(|p| p.country().is_some() && p.country() == country)
-        .or_else(|| carried.first().copied())
-        .unwrap_or(&profile::GENERIC)
+        .enumerate()
+        .find(|&(i, p)| carried.has(i) && p.country().is_some() && p.country() == country)
+        .map(|(i, _)| i)
+        .or_else(|| carried.in_payload_order().next());
+    match chosen.and_then(|i| Some((*profile::PROFILES.get(i)?, i))) {
+        Some((p, i)) => (p, Some(i)),
+        None => (&profile::GENERIC, None),
+    }
 }
 
 /// The currency's minor-unit exponent (ISO 4217); 2 when it has none.
@@ -882,7 +994,12 @@ fn amount_rules(
     what: &str,
     currency: Option<iso_currency::Currency>,
 ) {
-    let len = t.value.chars().count();
+    // Bytes bound characters from above: count only past 13 bytes.
+    let len = if t.value.len() > 13 {
+        t.value.chars().count()
+    } else {
+        t.value.len()
+    };
     if len > 13 {
         c.push(
             Rule::AmountLength,
@@ -1001,20 +1118,49 @@ fn tip_rules(c: &mut Checker<'_>, code: &Code<'_>, currency: Option<iso_currency
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn carried_profiles_fit_their_bits() {
+        // `Carried` keeps one bit per registered profile in a u16.
+        assert!(profile::PROFILES.len() <= 16);
+        let mut c = Carried::default();
+        for i in [3, 0, 3, 15, 16] {
+            c.add(i);
+        }
+        assert_eq!(c.in_payload_order().collect::<Vec<_>>(), vec![3, 0, 15]);
+        assert!(c.has(15) && !c.has(16) && !c.has(1));
+    }
+
+    #[test]
+    fn decode_and_parse_then_validate_agree() {
+        // The in-place path (`decode`) and the two public steps give the same view.
+        // The static BR Code of the BCB's Pix manual, with a second scheme's
+        // account added so that two profiles check it.
+        let payload = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-42665544000015120000111122225204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***6304";
+        let payload = format!("{payload}{:04X}", crate::crc16(payload.as_bytes()));
+        let context = profile::Context::default();
+        let a = decode(&payload, None, &context).expect("decodes");
+        let b = validate(parse(&payload).expect("parses"), None, &context).expect("validates");
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(a.scheme(), "pix");
+        assert_eq!(a.schemes, ["pix", "unionpay"]);
+    }
+
     #[test]
     fn country_bitmap_agrees_with_the_iso_3166_crate() {
         for a in b'A'..=b'Z' {
             for b in b'A'..=b'Z' {
                 let code = String::from_utf8(vec![a, b]).unwrap();
                 assert_eq!(
-                    super::is_country(&code),
+                    is_country(&code),
                     rust_iso3166::from_alpha2(&code).is_some(),
                     "{code}"
                 );
             }
         }
         for not in ["", "B", "br", "BRA", "É", "B1"] {
-            assert!(!super::is_country(not), "{not}");
+            assert!(!is_country(not), "{not}");
         }
     }
 }

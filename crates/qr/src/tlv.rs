@@ -46,7 +46,7 @@ pub struct Fault {
 /// A parsed payload. Every data object of every level sits in one list (one
 /// allocation): the top level first, then each template's children
 /// together.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tree<'a> {
     nodes: Vec<Tlv<'a>>,
     top: usize,

@@ -103,6 +103,7 @@ impl Profile for Pix {
             _ => {}
         }
         if let Some(k) = key
+            && k.value.len() > 77
             && k.value.chars().count() > 77
         {
             bad(
