@@ -33,7 +33,7 @@ impl Serialize for ValidJson<'_, '_> {
         m.serialize_entry("valid", &true)?;
         m.serialize_entry("format", Format::EmvcoMpm.as_str())?;
         m.serialize_entry("scheme", d.scheme())?;
-        m.serialize_entry("schemes", &d.schemes)?;
+        m.serialize_entry("schemes", d.schemes.as_slice())?;
         m.serialize_entry("initiation", &d.initiation)?;
         m.serialize_entry("merchant", &d.merchant)?;
         m.serialize_entry("currency", &d.currency.map(|c| c.code()))?;

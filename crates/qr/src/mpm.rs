@@ -152,6 +152,13 @@ pub const ADDITIONAL_FIELDS: [(u8, &str, usize); 11] = [
     (11, "merchant_channel", 3),
 ];
 
+/// The schemes a code carries; inline, since nearly every code carries one
+/// or two (no allocation per decode).
+pub type Schemes = smallvec::SmallVec<[&'static str; 4]>;
+
+/// A code's merchant account entries; inline up to two.
+pub type Accounts<'a> = smallvec::SmallVec<[Account<'a>; 2]>;
+
 /// A validated MPM code.
 #[derive(Clone, Debug)]
 pub struct Decoded<'a> {
@@ -159,12 +166,12 @@ pub struct Decoded<'a> {
     /// The profile that validated the code.
     pub profile: &'static dyn Profile,
     /// Every scheme the code carries, in payload order, without repeats.
-    pub schemes: Vec<&'static str>,
+    pub schemes: Schemes,
     pub initiation: Option<Initiation>,
     pub merchant: Merchant<'a>,
     pub currency: Option<iso_currency::Currency>,
     pub amount: Option<Amount>,
-    pub accounts: Vec<Account<'a>>,
+    pub accounts: Accounts<'a>,
     pub warnings: Vec<Warning>,
     /// The expiry the code carries (KHQR, PayNow, FPS), if any.
     pub expiry: Option<profile::Expiry>,
@@ -335,12 +342,12 @@ impl Default for Decoded<'_> {
                 index: [0; 100],
             },
             profile: &profile::GENERIC,
-            schemes: Vec::new(),
+            schemes: Schemes::new(),
             initiation: None,
             merchant: Merchant::default(),
             currency: None,
             amount: None,
-            accounts: Vec::new(),
+            accounts: Accounts::new(),
             warnings: Vec::new(),
             expiry: None,
             expired: None,
@@ -371,8 +378,6 @@ fn fill(
     let mut violations = Vec::new();
     generic_rules(code, &mut violations);
 
-    accounts.reserve_exact(code.accounts().count());
-    schemes.reserve_exact(2);
     // The profiles the code carries, as indexes into `PROFILES`: a bit each,
     // and their order in the payload.
     let mut carried = Carried::default();
@@ -1144,7 +1149,7 @@ mod tests {
         let b = validate(parse(&payload).expect("parses"), None, &context).expect("validates");
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert_eq!(a.scheme(), "pix");
-        assert_eq!(a.schemes, ["pix", "unionpay"]);
+        assert_eq!(a.schemes.as_slice(), ["pix", "unionpay"]);
     }
 
     #[test]
