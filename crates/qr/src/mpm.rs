@@ -156,8 +156,9 @@ pub const ADDITIONAL_FIELDS: [(u8, &str, usize); 11] = [
 /// or two (no allocation per decode).
 pub type Schemes = smallvec::SmallVec<[&'static str; 4]>;
 
-/// A code's merchant account entries; inline up to two.
-pub type Accounts<'a> = smallvec::SmallVec<[Account<'a>; 2]>;
+/// A code's merchant account entries; the first inline (two would take the
+/// boxed view past the allocator's small-object size).
+pub type Accounts<'a> = smallvec::SmallVec<[Account<'a>; 1]>;
 
 /// A validated MPM code.
 #[derive(Clone, Debug)]
@@ -376,7 +377,7 @@ fn fill(
     } = decoded;
     let code = &*code;
     let mut violations = Vec::new();
-    generic_rules(code, &mut violations);
+    let (currency, amount) = generic_rules(code, &mut violations);
 
     // The profiles the code carries, as indexes into `PROFILES`: a bit each,
     // and their order in the payload.
@@ -456,10 +457,7 @@ fn fill(
         .map(|(x, now)| now > x.at_unix_ms);
     *expiry_out = expiry;
 
-    let currency = code.currency();
-    *amount_out = code
-        .value(54)
-        .and_then(|v| parse_amount(v, exponent(currency)).ok());
+    *amount_out = amount;
     *currency_out = currency;
     *initiation = code.initiation();
     *merchant = Merchant {
@@ -621,8 +619,12 @@ impl Checker<'_> {
     }
 }
 
-/// The rules of EMV QRCPS MPM v1.1 every code is held to.
-fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
+/// The rules of EMV QRCPS MPM v1.1 every code is held to. Returns the
+/// currency and amount it read on the way, for the view.
+fn generic_rules(
+    code: &Code<'_>,
+    out: &mut Vec<Violation>,
+) -> (Option<iso_currency::Currency>, Option<Amount>) {
     let mut c = Checker { out };
 
     for fault in &code.tree.faults {
@@ -754,9 +756,9 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
         }
     };
 
-    if let Some(t) = code.get(54) {
-        amount_rules(&mut c, t, "54", "transaction amount", currency);
-    }
+    let amount = code
+        .get(54)
+        .and_then(|t| amount_rules(&mut c, t, "54", "transaction amount", currency));
 
     tip_rules(&mut c, code, currency);
 
@@ -873,6 +875,7 @@ fn generic_rules(code: &Code<'_>, out: &mut Vec<Violation>) {
     if !printable {
         charset(&mut c, &code.tree, code.tree.objects(), &[]);
     }
+    (currency, amount)
 }
 
 /// One pass over every level: a tag twice at one level, and empty values.
@@ -998,7 +1001,7 @@ fn amount_rules(
     tag: &'static str,
     what: &str,
     currency: Option<iso_currency::Currency>,
-) {
+) -> Option<Amount> {
     // Bytes bound characters from above: count only past 13 bytes.
     let len = if t.value.len() > 13 {
         t.value.chars().count()
@@ -1013,9 +1016,10 @@ fn amount_rules(
             Some(t.position),
             format!("{what} (tag {tag}) is {len} characters; at most 13 are allowed"),
         );
-        return;
+        return parse_amount(t.value, exponent(currency)).ok();
     }
-    match parse_amount(t.value, exponent(currency)) {
+    let amount = parse_amount(t.value, exponent(currency));
+    match &amount {
         Ok(a) if a.minor() == 0 => c.push(
             Rule::AmountNonZero,
             ErrorCode::BadValue,
@@ -1048,6 +1052,7 @@ fn amount_rules(
             ),
         ),
     }
+    amount.ok()
 }
 
 fn tip_rules(c: &mut Checker<'_>, code: &Code<'_>, currency: Option<iso_currency::Currency>) {
@@ -1083,7 +1088,9 @@ fn tip_rules(c: &mut Checker<'_>, code: &Code<'_>, currency: Option<iso_currency
             Some(t.position),
             "fixed convenience fee (tag 56) is present but tag 55 is not 02".to_string(),
         ),
-        (true, Some(t)) => amount_rules(c, t, "56", "fixed convenience fee", currency),
+        (true, Some(t)) => {
+            amount_rules(c, t, "56", "fixed convenience fee", currency);
+        }
         (false, None) => {}
     }
     match (wants == Some("03"), percentage) {
