@@ -123,44 +123,51 @@ pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
     let mut faults = Vec::new();
     // Breadth first: each template's children are appended together, after
     // everything before them; templates inside templates (62's 50-99) are
-    // reached when the loop gets to them.
+    // reached when the loop gets to them. Only the top level and 62's
+    // children can hold templates, so the loop looks no further.
     let mut i = 0;
-    while let Some(&t) = nodes.get(i) {
-        let parent = (t.parent != NO_PARENT).then_some(t.parent);
-        if is_template(parent, t.id) {
-            let start = nodes.len();
-            match parse_level(
-                t.value,
-                ascii,
-                t.position + 4,
-                t.id,
-                &mut nodes,
-                &mut repeats_or_empties,
-            ) {
-                Ok(()) => {
-                    let (Ok(first), Ok(count)) =
-                        (u16::try_from(start), u16::try_from(nodes.len() - start))
-                    else {
-                        return Err(too_many_objects());
-                    };
-                    if let Some(n) = nodes.get_mut(i) {
-                        n.span = Some((first, count));
-                    }
-                }
-                Err(error) => {
-                    nodes.truncate(start);
-                    let path = match parent {
-                        Some(p) => join_path(&format!("{p:02}"), t.id),
-                        None => join_path("", t.id),
-                    };
-                    faults.push(Fault {
-                        path,
-                        error: *error,
-                    });
+    while i < nodes.len() {
+        let Some(&t) = nodes.get(i) else { break };
+        i += 1;
+        let parent = match t.parent {
+            NO_PARENT => None,
+            62 => Some(62),
+            _ => continue,
+        };
+        if !is_template(parent, t.id) {
+            continue;
+        }
+        let start = nodes.len();
+        match parse_level(
+            t.value,
+            ascii,
+            t.position + 4,
+            t.id,
+            &mut nodes,
+            &mut repeats_or_empties,
+        ) {
+            Ok(()) => {
+                let (Ok(first), Ok(count)) =
+                    (u16::try_from(start), u16::try_from(nodes.len() - start))
+                else {
+                    return Err(too_many_objects());
+                };
+                if let Some(n) = nodes.get_mut(i - 1) {
+                    n.span = Some((first, count));
                 }
             }
+            Err(error) => {
+                nodes.truncate(start);
+                let path = match parent {
+                    Some(p) => join_path(&format!("{p:02}"), t.id),
+                    None => join_path("", t.id),
+                };
+                faults.push(Fault {
+                    path,
+                    error: *error,
+                });
+            }
         }
-        i += 1;
     }
     Ok(Tree {
         nodes,
@@ -185,22 +192,70 @@ fn parse_level<'a>(
     nodes: &mut Vec<Tlv<'a>>,
     repeats_or_empties: &mut bool,
 ) -> Result<(), Box<DecodeError>> {
+    let first = nodes.len();
+    if ascii && parse_ascii_level(text, base, parent, nodes, repeats_or_empties) {
+        return Ok(());
+    }
+    // Not ASCII, or not well-formed: the general reader, which counts
+    // characters and says exactly what is wrong.
+    nodes.truncate(first);
     let mut cursor = Cursor::new(text, ascii, base);
-    // Ids are two digits: one bit each, in two words.
-    let mut seen = [0u64; 2];
+    // Ids are two digits: one bit each.
+    let mut seen = 0u128;
     let mut flagged = false;
     while !cursor.at_end() {
         let mut tlv = cursor.next_object()?;
         tlv.parent = parent;
-        let bit = 1u64 << (tlv.id & 63);
-        if let Some(word) = seen.get_mut(usize::from(tlv.id >> 6) & 1) {
-            flagged |= (*word & bit != 0) | tlv.value.is_empty();
-            *word |= bit;
-        }
+        let bit = 1u128 << (tlv.id & 127);
+        flagged |= (seen & bit != 0) | tlv.value.is_empty();
+        seen |= bit;
         nodes.push(tlv);
     }
     *repeats_or_empties |= flagged;
     Ok(())
+}
+
+/// One level of an all-ASCII payload, where characters are bytes: the
+/// loop nearly every decode runs, kept to the few steps each object needs.
+/// `false` at the first thing that is not a whole well-formed object (the
+/// caller then rereads the level with the general reader).
+#[inline]
+fn parse_ascii_level<'a>(
+    text: &'a str,
+    base: usize,
+    parent: u8,
+    nodes: &mut Vec<Tlv<'a>>,
+    repeats_or_empties: &mut bool,
+) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    let mut seen = 0u128;
+    let mut flagged = false;
+    while let Some(&[i0, i1, l0, l1]) = bytes.get(at..at + 4) {
+        let (Some(id), Some(len)) = (digits2(i0, i1), digits2(l0, l1)) else {
+            return false;
+        };
+        let end = at + 4 + usize::from(len);
+        let Some(value) = text.get(at + 4..end) else {
+            return false;
+        };
+        let bit = 1u128 << (id & 127);
+        flagged |= (seen & bit != 0) | (len == 0);
+        seen |= bit;
+        nodes.push(Tlv {
+            id,
+            value,
+            position: base + at,
+            span: None,
+            parent,
+        });
+        at = end;
+    }
+    if at != bytes.len() {
+        return false;
+    }
+    *repeats_or_empties |= flagged;
+    true
 }
 
 /// `"62"` + 5 → `"62.05"`; `""` + 26 → `"26"`.
@@ -401,6 +456,35 @@ mod tests {
         let big = "01011".repeat(70_000);
         assert_eq!(parse(&big).unwrap_err().code, ErrorCode::PayloadTooLarge);
         assert!(parse(&big[..5 * 65_535]).is_ok());
+    }
+
+    proptest::proptest! {
+        /// The ASCII fast path reads a level exactly as the general reader
+        /// does, and gives up exactly where the general reader fails.
+        #[test]
+        fn ascii_fast_path_agrees_with_the_general_reader(
+            objects in proptest::collection::vec((0u8..100, "[0-9A-Za-z ]{0,12}"), 0..6),
+            tail in "|[0-9a]{1,5}",
+        ) {
+            // Well-formed objects (repeats and empty values included), then
+            // maybe a broken or truncated one.
+            let mut text: String = objects
+                .iter()
+                .map(|(id, v)| format!("{id:02}{:02}{v}", v.len()))
+                .collect();
+            text.push_str(&tail);
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let (mut fast_flag, mut slow_flag) = (false, false);
+            let ok = parse_ascii_level(&text, 7, 62, &mut fast, &mut fast_flag);
+            let general = parse_level(&text, false, 7, 62, &mut slow, &mut slow_flag);
+            proptest::prop_assert_eq!(ok, general.is_ok(), "{}", text);
+            if ok {
+                proptest::prop_assert_eq!(&fast, &slow);
+                proptest::prop_assert_eq!(fast_flag, slow_flag);
+            } else {
+                proptest::prop_assert!(!fast_flag);
+            }
+        }
     }
 
     #[test]
