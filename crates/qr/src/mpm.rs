@@ -866,12 +866,8 @@ fn generic_rules(
         }
     }
 
-    // Nearly every payload is printable ASCII throughout: one pass over the
-    // bytes (which the compiler vectorises) settles it.
-    let printable = code
-        .payload
-        .bytes()
-        .fold(true, |ok, b| ok & (b' '..=b'~').contains(&b));
+    // Nearly every payload is printable ASCII throughout (the parser knows).
+    let printable = code.tree.is_printable();
     if !printable {
         charset(&mut c, &code.tree, code.tree.objects(), &[]);
     }

@@ -56,6 +56,9 @@ pub struct Tree<'a> {
     /// Whether some level holds an id twice or an empty value, noticed while
     /// parsing so that the validator walks the tree for them only then.
     repeats_or_empties: bool,
+    /// Whether the whole payload is printable ASCII (0x20-0x7E), EMVCo's
+    /// common character set: learnt in the pass that tells ASCII.
+    printable: bool,
 }
 
 impl<'a> Tree<'a> {
@@ -75,6 +78,12 @@ impl<'a> Tree<'a> {
     /// no level does).
     pub fn has_repeats_or_empties(&self) -> bool {
         self.repeats_or_empties
+    }
+
+    /// Whether the whole payload is printable ASCII (when `false`, some
+    /// character is outside 0x20-0x7E).
+    pub fn is_printable(&self) -> bool {
+        self.printable
     }
 
     /// The child with `id` of a parsed template.
@@ -103,7 +112,13 @@ pub fn is_template(parent: Option<u8>, id: u8) -> bool {
 /// Parse a whole payload into its top-level objects, descending into
 /// templates.
 pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
-    let ascii = payload.is_ascii();
+    // One pass (which the compiler vectorises) for the smallest and largest
+    // byte tells both ASCII and printable ASCII.
+    let (low, high) = payload
+        .bytes()
+        .fold((u8::MAX, 0u8), |(low, high), b| (low.min(b), high.max(b)));
+    let ascii = high < 0x80;
+    let printable = payload.is_empty() || (low >= b' ' && high <= b'~');
     // A typical code has about 25 objects in all.
     let mut nodes = Vec::with_capacity(32);
     let mut repeats_or_empties = false;
@@ -126,17 +141,17 @@ pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
     // reached when the loop gets to them. Only the top level and 62's
     // children can hold templates, so the loop looks no further.
     let mut i = 0;
-    while i < nodes.len() {
-        let Some(&t) = nodes.get(i) else { break };
+    while let Some(node) = nodes.get(i) {
         i += 1;
-        let parent = match t.parent {
+        let parent = match node.parent {
             NO_PARENT => None,
             62 => Some(62),
             _ => continue,
         };
-        if !is_template(parent, t.id) {
+        if !is_template(parent, node.id) {
             continue;
         }
+        let t = *node;
         let start = nodes.len();
         match parse_level(
             t.value,
@@ -174,6 +189,7 @@ pub fn parse(payload: &str) -> Result<Tree<'_>, DecodeError> {
         top,
         faults,
         repeats_or_empties,
+        printable,
     })
 }
 
@@ -229,7 +245,9 @@ fn parse_ascii_level<'a>(
 ) -> bool {
     let bytes = text.as_bytes();
     let mut at = 0;
-    let mut seen = 0u128;
+    // Ids are two digits: one flag each (cheaper to test and set than a
+    // bit of a 128-bit word).
+    let mut seen = [false; 100];
     let mut flagged = false;
     while let Some(&[i0, i1, l0, l1]) = bytes.get(at..at + 4) {
         let (Some(id), Some(len)) = (digits2(i0, i1), digits2(l0, l1)) else {
@@ -239,9 +257,9 @@ fn parse_ascii_level<'a>(
         let Some(value) = text.get(at + 4..end) else {
             return false;
         };
-        let bit = 1u128 << (id & 127);
-        flagged |= (seen & bit != 0) | (len == 0);
-        seen |= bit;
+        if let Some(s) = seen.get_mut(usize::from(id)) {
+            flagged |= std::mem::replace(s, true) | (len == 0);
+        }
         nodes.push(Tlv {
             id,
             value,
