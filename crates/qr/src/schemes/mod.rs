@@ -123,26 +123,51 @@ pub(crate) fn currency_and_country(
     currencies: &[&str],
     countries: &[&str],
 ) {
-    for (tag, rule, allowed, what) in [
-        (53u8, rules.0, currencies, "transaction currency"),
-        (58u8, rules.1, countries, "country code"),
-    ] {
-        if let Some(t) = code.get(tag)
-            && !allowed.contains(&t.value)
-        {
-            out.push(Violation::scheme(
-                rule,
-                ErrorCode::BadValue,
-                format!("{tag:02}"),
-                Some(t.position),
-                format!(
-                    "{scheme} codes carry {what} (tag {tag:02}) {}; this one has {:?}",
-                    allowed.join(" or "),
-                    t.value
-                ),
-            ));
-        }
+    fixed_value(
+        code,
+        out,
+        scheme,
+        53,
+        rules.0,
+        currencies,
+        "transaction currency",
+    );
+    fixed_value(code, out, scheme, 58, rules.1, countries, "country code");
+}
+
+/// A present top-level `tag` must hold one of `allowed`.
+fn fixed_value(
+    code: &Code<'_>,
+    out: &mut Vec<Violation>,
+    scheme: &'static str,
+    tag: u8,
+    rule: &'static str,
+    allowed: &[&str],
+    what: &str,
+) {
+    let Some(t) = code.get(tag) else {
+        return;
+    };
+    // Values of two or three characters: compared in place rather than by
+    // a call to `memcmp` each (this runs on every decode).
+    let v = t.value.as_bytes();
+    if allowed
+        .iter()
+        .any(|a| a.len() == v.len() && a.bytes().zip(v).all(|(x, &y)| x == y))
+    {
+        return;
     }
+    out.push(Violation::scheme(
+        rule,
+        ErrorCode::BadValue,
+        format!("{tag:02}"),
+        Some(t.position),
+        format!(
+            "{scheme} codes carry {what} (tag {tag:02}) {}; this one has {:?}",
+            allowed.join(" or "),
+            t.value
+        ),
+    ));
 }
 
 /// A value that breaks a scheme's format rule.
