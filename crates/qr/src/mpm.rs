@@ -43,10 +43,9 @@ impl<'a> Code<'a> {
 
     /// Fill the by-id index (in place: a `Code` is large to move).
     fn index_objects(&mut self) {
-        for (i, o) in self.tree.objects().iter().enumerate() {
-            if let Some(slot) = self.index.get_mut(usize::from(o.id))
-                && *slot == 0
-            {
+        // Backwards, so that the first occurrence is written last and wins.
+        for (i, o) in self.tree.objects().iter().enumerate().rev() {
+            if let Some(slot) = self.index.get_mut(usize::from(o.id)) {
                 *slot = u16::try_from(i + 1).unwrap_or(0);
             }
         }
@@ -250,7 +249,13 @@ fn parse_tree(payload: &str) -> Result<Tree<'_>, DecodeError> {
 }
 
 fn check_crc(payload: &str, tree: &Tree<'_>) -> Result<(), DecodeError> {
-    let Some(crc_index) = tree.objects().iter().position(|o| o.id == 63) else {
+    let objects = tree.objects();
+    let crc_index = match objects.last() {
+        // Nearly always: 63 last and, no id being repeated, nowhere else.
+        Some(last) if last.id == 63 && !tree.has_repeats_or_empties() => Some(objects.len() - 1),
+        _ => objects.iter().position(|o| o.id == 63),
+    };
+    let Some(crc_index) = crc_index else {
         return Err(DecodeError::new(ErrorCode::MissingTag, "CRC (tag 63) is missing").tag("63"));
     };
     let Some(crc) = tree.objects().get(crc_index) else {
@@ -276,9 +281,14 @@ fn check_crc(payload: &str, tree: &Tree<'_>) -> Result<(), DecodeError> {
         .at(crc.position)
         .tag("63"));
     }
-    let found = u16::from_str_radix(crc.value, 16)
-        .ok()
-        .filter(|_| crc.value.bytes().all(|b| b.is_ascii_hexdigit()))
+    // Four hex digits (checked above to be four characters).
+    let found = crc
+        .value
+        .bytes()
+        .try_fold(0u16, |n, b| {
+            let digit = char::from(b).to_digit(16)?;
+            Some(n << 4 | u16::try_from(digit).ok()?)
+        })
         .ok_or_else(|| {
             DecodeError::new(
                 ErrorCode::BadValue,
