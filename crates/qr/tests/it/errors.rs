@@ -49,6 +49,39 @@ fn crc_mismatch() {
 }
 
 #[test]
+fn crc_tag_placement_and_digits() {
+    let good = encode_payload(&base_objects());
+    let body = &good[..good.len() - 8];
+    let sealed = |text: &str| format!("{text}{:04X}", qr::crc16(text.as_bytes()));
+    // A data object after the CRC.
+    let after = format!("{}5802TH", &good);
+    check(&after, ErrorCode::BadValue, Some("63"));
+    // A second CRC tag before the real one (an id repeated at the top level).
+    let twice = sealed(&format!("{body}630400006304"));
+    check(&twice, ErrorCode::BadValue, Some("63"));
+    // No CRC at all.
+    check(&format!("{body}5802TH"), ErrorCode::MissingTag, Some("63"));
+    // Four characters that are not four hex digits, a sign included.
+    for digits in ["ZZZZ", "+FFF", "-001", "12 4"] {
+        check(
+            &format!("{body}6304{digits}"),
+            ErrorCode::BadValue,
+            Some("63"),
+        );
+    }
+    // Lowercase hex is read (and then held to the uppercase rule): the first
+    // of a few merchant names whose CRC has a letter in it.
+    let lettered = (0..16)
+        .map(|n| encode_payload(&with(59, Some(v(&format!("SHOP {n}"))))))
+        .find(|p| p[p.len() - 4..].bytes().any(|b| b.is_ascii_alphabetic()))
+        .expect("a CRC with a hex letter");
+    let (head, crc) = lettered.split_at(lettered.len() - 4);
+    let e = error_of(&format!("{head}{}", crc.to_lowercase()));
+    assert_eq!(e.code, ErrorCode::BadValue, "{e}");
+    assert!(e.message.contains("lowercase"), "{e}");
+}
+
+#[test]
 fn bad_length() {
     let good = encode_payload(&base_objects());
     // A length that is not two digits.
