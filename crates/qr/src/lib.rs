@@ -103,7 +103,7 @@ impl Format {
 /// A decoded payload of any format.
 #[derive(Clone, Debug)]
 pub enum Decoded<'a> {
-    /// Boxed where it is built: the view is half a kilobyte, and returned by
+    /// Boxed where it is built: the view is most of a kilobyte, and returned by
     /// value it was copied at every step up to the caller (a tenth of a
     /// decode's time, more than the allocation costs).
     Mpm(Box<mpm::Decoded<'a>>),
