@@ -83,6 +83,9 @@ impl Writer {
         let folds_undone = Arc::new(AtomicU64::new(0));
         let undone = folds_undone.clone();
         let batch_max = options.batch_max.max(1);
+        // Registered at zero, so a scrape tells "none yet" from "not exported".
+        metrics::counter!("unigate_store_writer_commits_total").absolute(0);
+        metrics::counter!("unigate_store_ledger_folds_undone_total").absolute(0);
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
             while let Some(first) = rx.recv().await {
@@ -93,10 +96,16 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
+                let jobs = batch.len();
                 if commit_batch(&pool, &mut batch).await {
                     undone.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("unigate_store_ledger_folds_undone_total").increment(1);
                 }
                 counter.fetch_add(1, Ordering::Relaxed);
+                // Callers per commit shows how much the writer folds: near 1
+                // when idle, up to `batch_max` under load.
+                metrics::counter!("unigate_store_writer_commits_total").increment(1);
+                metrics::histogram!("unigate_store_writer_jobs_per_commit").record(jobs as f64);
             }
         });
         Writer {

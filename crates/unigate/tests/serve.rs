@@ -132,6 +132,17 @@ fn check(db: &str) {
     let (status, body) = get(metrics, "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("unigate_http_requests_total"), "{body}");
+    if db.starts_with("sqlite:") {
+        // SQLite's single writer reports its commits and undone folds.
+        assert!(
+            body.contains("unigate_store_writer_commits_total"),
+            "{body}"
+        );
+        assert!(
+            body.contains("unigate_store_ledger_folds_undone_total"),
+            "{body}"
+        );
+    }
     // SIGTERM: a graceful stop.
     let pid = server.0.id().to_string();
     assert!(
