@@ -34,10 +34,16 @@ impl Profile for DuitNow {
     }
 
     fn tolerances(&self) -> &'static [Tolerance] {
-        const T: &[Tolerance] = &[Tolerance {
-            rule: Rule::FormatIndicator,
-            source: "PayNet DuitNow QR specification v1.5, QR data object: the payload format indicator is 'Version 02' (odoo l10n_my writes 02 as well)",
-        }];
+        const T: &[Tolerance] = &[
+            Tolerance {
+                rule: Rule::FormatIndicator,
+                source: "PayNet DuitNow QR specification v1.5, QR data object: the payload format indicator is 'Version 02' (odoo l10n_my writes 02 as well)",
+            },
+            Tolerance {
+                rule: Rule::TemplateWellFormed,
+                source: "DuitNow codes issued through Razer and RHB carry a 32-hex-digit reference in unreserved tag 82, not a template (natsu90/duitnowqr-razer readme.md, 'DUITNOW_REF82'; real codes in natsu90/duitnowqr-test test.js)",
+            },
+        ];
         T
     }
 

@@ -70,6 +70,10 @@ impl Profile for VietQr {
                 rule: Rule::MerchantCityPresent,
                 source: IBFT_OMITS,
             },
+            Tolerance {
+                rule: Rule::TemplateWellFormed,
+                source: "MoMo wallet VietQR codes carry a three-digit value in unreserved tag 80, not a template (xuannghia/vietnam-qr-pay test/test-momo-zalopay.spec.ts, a MoMo code via Ban Viet bank); VietQR apps pay them",
+            },
         ];
         T
     }
