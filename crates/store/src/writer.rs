@@ -83,9 +83,11 @@ impl Writer {
         let folds_undone = Arc::new(AtomicU64::new(0));
         let undone = folds_undone.clone();
         let batch_max = options.batch_max.max(1);
-        // Registered at zero, so a scrape tells "none yet" from "not exported".
-        metrics::counter!("unigate_store_writer_commits_total").absolute(0);
-        metrics::counter!("unigate_store_ledger_folds_undone_total").absolute(0);
+        // Registered (by adding nothing: a second store in the process must
+        // not set a counter back), so a scrape tells "none yet" from "not
+        // exported".
+        metrics::counter!("unigate_store_writer_commits_total").increment(0);
+        metrics::counter!("unigate_store_ledger_folds_undone_total").increment(0);
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
             while let Some(first) = rx.recv().await {
