@@ -160,22 +160,26 @@ impl Store {
                     } else {
                         1
                     };
-                    for shard in 0..shards {
-                        sqlx::query(
-                            "INSERT INTO ledger_accounts (id, shard, owner, kind, currency, debit_limit, debits_pending, \
-                               debits_posted, credits_pending, credits_posted, created_at_ms) \
-                             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7) ON CONFLICT (id, shard) DO NOTHING",
-                        )
-                        .bind(id.key())
-                        .bind(shard)
-                        .bind(&id.owner)
-                        .bind(id.kind.as_str())
-                        .bind(id.currency.code())
-                        .bind(*debit_limit)
-                        .bind(now_ms)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
+                    // Every shard in one statement: its rows counted out
+                    // by a recursive CTE (both engines), not one `INSERT`
+                    // per shard. (`WHERE true` lets SQLite read the
+                    // `ON CONFLICT` after `INSERT ... SELECT`.)
+                    sqlx::query(
+                        "WITH RECURSIVE s(shard) AS (SELECT 0 UNION ALL SELECT shard + 1 FROM s WHERE shard + 1 < $2) \
+                         INSERT INTO ledger_accounts (id, shard, owner, kind, currency, debit_limit, debits_pending, \
+                           debits_posted, credits_pending, credits_posted, created_at_ms) \
+                         SELECT $1, shard, $3, $4, $5, $6, 0, 0, 0, 0, $7 FROM s WHERE true \
+                         ON CONFLICT (id, shard) DO NOTHING",
+                    )
+                    .bind(id.key())
+                    .bind(shards)
+                    .bind(&id.owner)
+                    .bind(id.kind.as_str())
+                    .bind(id.currency.code())
+                    .bind(*debit_limit)
+                    .bind(now_ms)
+                    .execute(&mut *conn)
+                    .await?;
                 }
                 Ok(())
             })
