@@ -344,6 +344,8 @@ impl<'a> Decoded<'a> {
     }
 }
 
+/// An empty view (no code, the generic profile): what validation starts
+/// from and fills in, not a decoded payload.
 impl Default for Decoded<'_> {
     fn default() -> Self {
         Decoded {
