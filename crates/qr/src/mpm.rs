@@ -73,11 +73,6 @@ impl<'a> Code<'a> {
         }
     }
 
-    /// Tag 53 mapped to its ISO 4217 currency.
-    pub fn currency(&self) -> Option<iso_currency::Currency> {
-        currency_from_numeric(self.value(53)?)
-    }
-
     /// The sub-objects of a parsed template.
     pub fn children(&self, t: &Tlv<'a>) -> Option<&[Tlv<'a>]> {
         self.tree.children(t)
